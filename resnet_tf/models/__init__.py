@@ -1,0 +1,51 @@
+"""Model constructors: CIFAR ResNets and plain twins, ImageNet ResNets, MLPs."""
+
+from __future__ import annotations
+
+import keras
+
+from .cifar import blocks_per_stage, cifar_plain, cifar_resnet
+from .imagenet import (
+    ResNet,
+    ResNet18,
+    ResNet34,
+    ResNet50,
+    ResNet50V2,
+    ResNet101,
+    ResNet101V2,
+    ResNet152,
+    ResNet152V2,
+)
+from .mlp import mlp, plain_mlp, residual_mlp
+
+__all__ = [
+    "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
+    "ResNet50V2", "ResNet101V2", "ResNet152V2", "blocks_per_stage", "build",
+    "cifar_plain", "cifar_resnet", "mlp", "plain_mlp", "residual_mlp", "NAMED_MODELS",
+]
+
+# Short names for the command line: cifar_resnet20, cifar_plain56, resnet50, ...
+NAMED_MODELS = {
+    "resnet18": ResNet18, "resnet34": ResNet34, "resnet50": ResNet50,
+    "resnet101": ResNet101, "resnet152": ResNet152, "resnet50v2": ResNet50V2,
+    "resnet101v2": ResNet101V2, "resnet152v2": ResNet152V2,
+}
+
+
+def build(name: str, **kwargs) -> keras.Model:
+    """Build a model by name: ``cifar_resnet<d>``, ``cifar_preact<d>``,
+    ``cifar_plain<d>`` (``d = 6n + 2``) or one of :data:`NAMED_MODELS`."""
+    key = name.lower()
+    for prefix, extra in (
+        ("cifar_resnet", {}),
+        ("cifar_preact", {"preact": True}),
+        ("cifar_plain", {"plain": True}),
+    ):
+        if key.startswith(prefix) and key[len(prefix):].isdigit():
+            return cifar_resnet(int(key[len(prefix):]), **extra, **kwargs)
+    if key in NAMED_MODELS:
+        return NAMED_MODELS[key](**kwargs)
+    allowed = "cifar_resnet<6n+2>, cifar_preact<6n+2>, cifar_plain<6n+2>, " + ", ".join(
+        NAMED_MODELS
+    )
+    raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
