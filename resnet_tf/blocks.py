@@ -49,9 +49,14 @@ def _conv(filters, kernel, strides, name, use_bias, kernel_initializer, padding=
     )
 
 
-def _bn(name, epsilon, zero_gamma=False):
+def _bn(name, epsilon, zero_gamma=False, momentum=None):
+    if momentum is None:
+        # Torch's running-average rate (0.1), used by the CIFAR experiments;
+        # the ImageNet models keep Keras' 0.99 (their epsilon marks them).
+        momentum = 0.99 if epsilon == 1.001e-5 else 0.9
     return BatchNorm(
         epsilon=epsilon,
+        momentum=momentum,
         gamma_initializer="zeros" if zero_gamma else "ones",
         name=name,
     )
@@ -162,7 +167,9 @@ def bottleneck_block(
         elif conv_shortcut:
             s = _conv(out_channels, 1, stride, f"{name}_0_conv", True, kernel_initializer)(h)
         else:
-            s = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x) if stride > 1 else x
+            # Keras' V2 layout: an identity shortcut subsampled by a 1x1 max-pool.
+            pool = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")
+            s = pool(x) if stride > 1 else x
         y = _conv(filters, 1, 1, f"{name}_1_conv", False, kernel_initializer)(h)
         y = _bn(f"{name}_1_bn", bn_epsilon)(y)
         y = layers.Activation("relu", name=f"{name}_1_relu")(y)

@@ -28,7 +28,7 @@ def _fused_ok(layer: keras.layers.BatchNormalization, inputs, mask) -> bool:
         return False
     if layer.axis not in (-1, 3):
         return False
-    return str(inputs.dtype) in ("float32", "float16")
+    return keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float16")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

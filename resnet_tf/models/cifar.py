@@ -80,7 +80,7 @@ def cifar_resnet(
         width, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name="stem_conv"
     )(inputs)
     if not preact:
-        x = BatchNorm(name="stem_bn")(x)
+        x = BatchNorm(momentum=0.9, name="stem_bn")(x)
         x = layers.Activation("relu", name="stem_relu")(x)
     total = 3 * n
     index = 0
@@ -105,7 +105,7 @@ def cifar_resnet(
             )
             index += 1
     if preact:
-        x = BatchNorm(name="post_bn")(x)
+        x = BatchNorm(momentum=0.9, name="post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(

@@ -162,7 +162,7 @@ def _constructor(stack, counts, preact, use_bias, default_name, doc):
         name: str = default_name,
     ) -> keras.Model:
         return ResNet(
-            _stages(stack, list(zip(widths, counts))),
+            _stages(stack, list(zip(widths, counts, strict=True))),
             preact=preact,
             use_bias=use_bias,
             include_top=include_top,
