@@ -1,0 +1,173 @@
+"""Where the blocks of a functional Keras model are, and helpers shared by the analyses.
+
+A block is found through its join layer: a :class:`~resnet_tf.layers.Residual`
+(named ``{block}_add`` by :mod:`resnet_tf.blocks`) or a
+:class:`~resnet_tf.layers.HighwayGate`. Its layers are the ones whose names start
+with ``{block}_``; its input is reached by walking back from the shortcut tensor
+through those layers, and its output is ``{block}_out`` when a post-activation
+follows the join, otherwise the join itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..layers import HighwayGate, Residual
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual (or highway, or plain-twin) block of a functional model."""
+
+    name: str
+    join: keras.layers.Layer
+    input: object  # KerasTensor entering the block
+    output: object  # KerasTensor leaving the block
+    shortcut: object  # first input of the join
+    branch: object  # second input of the join (F(x), or H(x) for highway)
+
+    @property
+    def residual(self) -> bool:
+        """True when an identity/projection shortcut is added (not a plain twin)."""
+        return not isinstance(self.join, Residual) or self.join.identity
+
+    @property
+    def same_shape(self) -> bool:
+        """True when the block maps a tensor to one of the same shape."""
+        return tuple(self.input.shape[1:]) == tuple(self.output.shape[1:])
+
+
+def _producer(tensor):
+    history = tensor._keras_history
+    return history.operation, history.node_index
+
+
+def _trace_block_input(tensor, prefix: str):
+    """Walk back from ``tensor`` through single-input layers named ``prefix*``."""
+    while True:
+        op, node_index = _producer(tensor)
+        if isinstance(op, keras.layers.InputLayer) or not op.name.startswith(prefix):
+            return tensor
+        inputs = op._inbound_nodes[node_index].input_tensors
+        if len(inputs) != 1:
+            return tensor
+        tensor = inputs[0]
+
+
+def block_name(layer: keras.layers.Layer) -> str:
+    """The block a join layer closes: its name without the ``_add`` suffix."""
+    return layer.name[: -len("_add")] if layer.name.endswith("_add") else layer.name
+
+
+def find_blocks(model: keras.Model) -> list[Block]:
+    """Every block of ``model`` in graph order, found through its join layer.
+
+    Works on functional models (including every model of :mod:`resnet_tf.models`).
+    """
+    blocks = []
+    names = {layer.name for layer in model.layers}
+    for layer in model.layers:
+        if not isinstance(layer, (Residual, HighwayGate)):
+            continue
+        name = block_name(layer)
+        shortcut, branch = layer._inbound_nodes[0].input_tensors
+        output = layer.output
+        if f"{name}_out" in names:
+            output = model.get_layer(f"{name}_out").output
+        start = _trace_block_input(shortcut, f"{name}_")
+        blocks.append(Block(name, layer, start, output, shortcut, branch))
+    return blocks
+
+
+def select_blocks(model: keras.Model, names: Sequence[str] | None = None) -> list[Block]:
+    """The blocks called ``names`` (all blocks when ``None``); ``ValueError`` for unknown ones."""
+    blocks = find_blocks(model)
+    if names is None:
+        return blocks
+    if isinstance(names, str):
+        names = [names]
+    by_name = {b.name: b for b in blocks}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(
+            f"{model.name} has no block(s) {missing}; its blocks are {list(by_name) or 'none'}"
+        )
+    return [by_name[n] for n in names]
+
+
+def block_of(layer_name: str, block_names: Sequence[str]) -> str | None:
+    """The block a layer belongs to (the longest matching ``{block}_`` prefix), or ``None``."""
+    matches = [b for b in block_names if layer_name.startswith(f"{b}_")]
+    return max(matches, key=len) if matches else None
+
+
+def as_batch(x) -> tf.Tensor:
+    """``x`` as a float32 tensor."""
+    return tf.convert_to_tensor(np.asarray(x, dtype="float32") if not tf.is_tensor(x) else x)
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """True when the last layer applies a softmax (its outputs are probabilities)."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", "") == "softmax"
+
+
+def resolve_loss(model: keras.Model, y, loss=None) -> Callable:
+    """The loss to differentiate: ``loss`` if given, the compiled loss, or a default.
+
+    Defaults: integer targets use sparse categorical cross-entropy (on logits unless
+    the model ends in a softmax); float targets use the mean squared error.
+    """
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    if loss is not None:
+        return keras.losses.get(loss) if isinstance(loss, str) else loss
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model))
+    return keras.losses.MeanSquaredError()
+
+
+@contextlib.contextmanager
+def preserved_state(model: keras.Model) -> Iterator[None]:
+    """Restore the non-trainable variables (BN moving statistics) on exit."""
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.non_trainable_variables, saved):
+            variable.assign(value)
+
+
+def tensors_and_loss(
+    model: keras.Model,
+    tensors: Sequence,
+    x,
+    y,
+    loss=None,
+    training: bool = False,
+    watch: Sequence = (),
+):
+    """Values of intermediate ``tensors``, the loss, and dL/d(each tensor) and dL/d(watch).
+
+    Returns ``(values, loss_value, tensor_grads, watch_grads)`` as tensors; gradients of
+    tensors the loss does not depend on are zeros.
+    """
+    extractor = keras.Model(model.inputs, list(tensors) + [model.outputs[0]])
+    loss_fn = resolve_loss(model, y, loss)
+    x = as_batch(x)
+    with preserved_state(model), tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outs = extractor(x, training=training)
+        values, prediction = list(outs[:-1]), outs[-1]
+        loss_value = loss_fn(y, prediction)
+    targets = values + [x if w is None else w for w in watch]
+    grads = tape.gradient(loss_value, targets, unconnected_gradients="zero")
+    del tape
+    return values, loss_value, grads[: len(values)], grads[len(values):]
