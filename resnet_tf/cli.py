@@ -47,4 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, RuntimeError, OSError) as error:
+        # Bad input and unavailable data are explained, not dumped as a traceback.
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,69 @@
+"""resnet_tf.training: the schedule, compilation and one short real training run."""
+
+import keras
+import numpy as np
+import pytest
+
+from resnet_tf import data, models, training
+
+
+def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
+    schedule = training.PaperSchedule(0.1, 1000)
+    values = [float(schedule(step)) for step in (0, 499, 500, 749, 750, 999)]
+    np.testing.assert_allclose(values, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
+
+
+def test_cosine_and_warmup():
+    cosine = training.PaperSchedule(0.1, 100, kind="cosine", warmup_steps=10)
+    assert float(cosine(5)) == pytest.approx(0.01)
+    assert float(cosine(50)) == pytest.approx(0.05, rel=1e-5)
+    assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)
+    assert float(training.PaperSchedule(0.3, 10, kind="constant")(9)) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="allowed: step, cosine, constant"):
+        training.PaperSchedule(0.1, 10, kind="linear")
+    config = cosine.get_config()
+    assert training.PaperSchedule(**config).get_config() == config
+
+
+def test_compile_reads_logits_or_probabilities():
+    probs = training.compile_model(models.mlp(1, output_dim=3, output_activation="softmax"), 1, 1)
+    logits = training.compile_model(models.mlp(1, output_dim=3), 1, 1)
+    assert probs.loss.from_logits is False and logits.loss.from_logits is True
+    assert probs.optimizer.momentum == 0.9 and probs.optimizer.weight_decay == 1e-4
+
+
+def test_label_smoothing_loss():
+    loss = training._SmoothedSparseCE(0.1, from_logits=False)
+    value = float(loss(np.array([0]), np.array([[0.9, 0.05, 0.05]], "float32")))
+    target = np.array([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])
+    expected = -(target * np.log([0.9, 0.05, 0.05])).sum()
+    assert value == pytest.approx(expected, rel=1e-4)
+
+
+def test_configure_performance_sets_mixed_policy():
+    chosen = training.configure_performance(mixed_precision=True)
+    try:
+        assert chosen["mixed_precision"]
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_fit_learns_digits():
+    (x, y), (xt, yt) = data.load("digits", size=8)
+    x, xt = data.standardize(x, xt)
+    model = models.cifar_resnet(8, width=8, input_shape=(8, 8, 1))
+    history = training.fit(model, (x, y), validation=(xt, yt), epochs=3, batch_size=64,
+                           lr=0.05, verbose=0)
+    losses = history.history["loss"]
+    assert len(losses) == 3 and losses[-1] < 0.5 * losses[0]
+    assert history.history["accuracy"][-1] > 0.8
+    assert "val_loss" in history.history
+
+
+def test_fit_on_dataset_with_step_cap():
+    (x, y), _ = data.load("spirals", n=256)
+    ds = data.make_dataset(x, y, 32, training=True)
+    model = models.mlp(2, width=8, output_dim=2)
+    history = training.fit(model, ds, epochs=2, steps_per_epoch=3, verbose=0, lr=0.01)
+    assert len(history.history["loss"]) == 2
