@@ -1,0 +1,25 @@
+"""Random-case generators shared by the problem definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def uniform(low: float, high: float):
+    """A sampler of one float in ``[low, high)``."""
+    return lambda rng: float(rng.uniform(low, high))
+
+
+def integer(low: int, high: int):
+    """A sampler of one int in ``[low, high]``."""
+    return lambda rng: int(rng.integers(low, high + 1))
+
+
+def joint(*samplers):
+    """A case sampler returning one value from each sampler."""
+    return lambda rng: tuple(s(rng) for s in samplers)
+
+
+def spectral_norm(matrix: np.ndarray) -> float:
+    """Largest singular value, :math:`\\lVert A \\rVert_2`."""
+    return float(np.linalg.norm(np.asarray(matrix, dtype=float), 2))
