@@ -18,7 +18,9 @@ by ``RESNET_TF_GRADE_LOG`` when that variable is set. The master notebooks in
 
 from . import bank  # noqa: E402,F401,I001 - registers the problems
 from .core import (
+    ASSIGNMENTS,
     GRADE_LOG_ENV,
+    Assignment,
     PROBLEMS,
     Part,
     PartResult,
@@ -31,6 +33,8 @@ from .core import (
 )
 
 __all__ = [
+    "ASSIGNMENTS",
+    "Assignment",
     "GRADE_LOG_ENV",
     "PROBLEMS",
     "Part",

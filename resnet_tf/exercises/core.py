@@ -94,12 +94,31 @@ class Result:
         return record
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: a themed notebook ``solutions/{notebook}.py`` with its problems."""
+
+    name: str
+    title: str
+    notebook: str
+
+
 PROBLEMS: dict[str, Problem] = {}
+ASSIGNMENTS: dict[str, Assignment] = {}
 _ASSIGNMENT_ORDER: dict[str, list[str]] = {}
+
+
+def define_assignment(name: str, title: str, notebook: str) -> Assignment:
+    """Declare an assignment (in the order they are handed out)."""
+    ASSIGNMENTS[name] = Assignment(name, title, notebook)
+    _ASSIGNMENT_ORDER.setdefault(name, [])
+    return ASSIGNMENTS[name]
 
 
 def register(problem: Problem) -> Problem:
     """Add ``problem`` to :data:`PROBLEMS` (ids are unique) and to its assignment."""
+    if problem.assignment not in ASSIGNMENTS:
+        raise ValueError(f"problem {problem.id}: unknown assignment {problem.assignment!r}")
     if problem.id in PROBLEMS:
         raise ValueError(f"problem {problem.id} is registered twice")
     names = [p.name for p in problem.parts]
