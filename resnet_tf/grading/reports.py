@@ -1,0 +1,306 @@
+"""What a grading run writes: the gradebook, Gradescope results, feedback, the summary.
+
+Layout of the output folder::
+
+    DIR/gradebook.csv            one row per submission
+    DIR/summary.txt              the table printed at the end
+    DIR/grading.json             the run's manifest (settings, files, hashes, statuses)
+    DIR/<name>/results.json      Gradescope autograder format
+    DIR/<name>/feedback.md       the note for the student
+    DIR/<name>/executed.ipynb    the notebook as the grader ran it, with outputs
+
+Every file is written through a temporary sibling and renamed into place, so a reader
+never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .scoring import NOT_CHECKED
+
+if TYPE_CHECKING:
+    from .grader import ClassResult, Options, SubmissionResult
+
+GRADEBOOK_FIXED = ("submission", "total", "max_total")
+GRADEBOOK_TAIL = ("status", "error", "file", "sha256")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def fmt(value: float) -> str:
+    """A score as a short number: ``2``, ``1.5``, ``0.333``."""
+    return f"{round(value, 3):g}"
+
+
+# --------------------------------------------------------------------------- gradebook
+
+
+def gradebook_rows(run: ClassResult) -> list[dict[str, str]]:
+    """The gradebook as a list of rows (column name -> text)."""
+    rows = []
+    for result in run.results:
+        row = {
+            "submission": result.submission.name,
+            "total": fmt(result.total),
+            "max_total": fmt(run.max_total),
+        }
+        for problem in result.problems:
+            row[problem.problem] = fmt(problem.score)
+        row.update({
+            "status": result.status,
+            "error": result.message,
+            "file": result.submission.display,
+            "sha256": result.sha256,
+        })
+        rows.append(row)
+    return rows
+
+
+def write_gradebook(run: ClassResult) -> Path:
+    """Write ``gradebook.csv``: submission, total, max_total, one column per problem,
+    status, error, file, sha256."""
+    columns = [*GRADEBOOK_FIXED, *run.problem_ids, *GRADEBOOK_TAIL]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in gradebook_rows(run):
+        writer.writerow(row)
+    path = run.out_dir / "gradebook.csv"
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+# --------------------------------------------------------------------------- per submission
+
+
+def gradescope_results(run: ClassResult, result: SubmissionResult) -> dict[str, Any]:
+    """The submission's grade in Gradescope's ``results.json`` format.
+
+    One test per problem; Gradescope knows only ``passed`` and ``failed``, so a test
+    passes exactly when it earned full marks, and the grader's own status is kept in
+    ``extra_data``.
+    """
+    tests = []
+    for number, problem in enumerate(result.problems, start=1):
+        full = problem.max_score > 0 and problem.score >= problem.max_score
+        tests.append({
+            "name": f"[{problem.problem}] {problem.title}".strip(),
+            "number": str(number),
+            "score": round(problem.score, 4),
+            "max_score": problem.max_score,
+            "status": "passed" if full else "failed",
+            "output": problem.output,
+            "visibility": "visible",
+            "extra_data": {"problem": problem.problem, "status": problem.status,
+                           "calls": problem.calls},
+        })
+    overall = STATUS_TEXT.get(result.status, result.status)
+    output = overall + (f": {result.message}" if result.message else "")
+    return {
+        "score": round(result.total, 4),
+        "execution_time": int(round(result.seconds)),
+        "output": output,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {
+            "submission": result.submission.name,
+            "file": result.submission.display,
+            "sha256": result.sha256,
+            "status": result.status,
+            "assignment": run.assignment,
+        },
+    }
+
+
+def feedback_markdown(run: ClassResult, result: SubmissionResult) -> str:
+    """The short Markdown note for the student: score, per-problem verdicts, cell errors."""
+    lines = [
+        f"# Feedback: {run.assignment}",
+        "",
+        f"Submission: `{result.submission.display}`",
+        "",
+        f"**Score: {fmt(result.total)} / {fmt(run.max_total)}**",
+        "",
+    ]
+    if result.status != "graded":
+        lines += [f"Status: {STATUS_TEXT.get(result.status, result.status)}.", ""]
+        if result.message:
+            lines += [f"Details: {result.message}", ""]
+    lines += ["| Problem | Points | Result |", "|---|---|---|"]
+    for problem in result.problems:
+        title = f"{problem.problem} {problem.title}".strip().replace("|", "/")
+        lines.append(f"| {title} | {fmt(problem.score)} / {fmt(problem.max_score)} | "
+                     f"{RESULT_TEXT.get(problem.status, problem.status)} |")
+    lines.append("")
+    details = [p for p in result.problems if p.status != "passed"]
+    if details:
+        lines += ["## What to look at", ""]
+        for problem in details:
+            lines += [f"### {problem.problem} {problem.title}".rstrip(), "", "```",
+                      problem.output.strip() or "(no message)", "```", ""]
+    if result.cell_errors:
+        lines += ["## Cells that did not finish", ""]
+        for error in result.cell_errors:
+            text = f"{error.ename}: {error.evalue}".strip().rstrip(":")
+            lines.append(f"- cell {error.index + 1}: {text}")
+        lines.append("")
+    lines += [
+        "Your notebook was run from top to bottom in a fresh kernel. The grade uses the "
+        "same checks as `check(...)` plus further checks you did not see; if a problem "
+        "was checked more than once, the last check counts.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_submission(run: ClassResult, result: SubmissionResult) -> Path:
+    """Write ``DIR/<name>/`` (results.json, feedback.md, executed.ipynb); return it."""
+    folder = run.out_dir / result.submission.name
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / "results.json",
+                  json.dumps(gradescope_results(run, result), indent=2) + "\n")
+    _write_atomic(folder / "feedback.md", feedback_markdown(run, result))
+    if result.executed is not None:
+        import nbformat
+
+        try:
+            _write_atomic(folder / "executed.ipynb", nbformat.writes(result.executed))
+        except Exception as exc:  # noqa: BLE001 - outputs that cannot be saved
+            result.notes.append(f"could not save the executed notebook: {exc}")
+    return folder
+
+
+def write_manifest(run: ClassResult, options: Options, started_at: datetime) -> Path:
+    """Write ``grading.json``: what was graded, how, and with which result."""
+    from .. import __version__
+
+    manifest = {
+        "tool": "python -m resnet_tf grade",
+        "resnet_tf": __version__,
+        "assignment": run.assignment,
+        "problems": {pid: run.points[pid] for pid in run.problem_ids},
+        "started": started_at.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(run.seconds, 1),
+        "options": {"timeout": options.cell_timeout,
+                    "notebook_timeout": options.notebook_timeout, "jobs": options.jobs},
+        "submissions": [
+            {
+                "name": r.submission.name,
+                "file": str(r.submission.path),
+                "sha256": r.sha256,
+                "status": r.status,
+                "total": r.total,
+                "seconds": round(r.seconds, 1),
+                "notes": r.notes,
+            }
+            for r in run.results
+        ],
+    }
+    path = run.out_dir / "grading.json"
+    _write_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- summary
+
+
+STATUS_TEXT = {
+    "graded": "graded",
+    "cell_errors": "graded, but some cells raised errors",
+    "timeout": "graded in part: a time limit stopped some cells",
+    "kernel_died": "graded in part: the Python kernel crashed",
+    "empty": "not graded: the file is empty",
+    "not_json": "not graded: the file is not a notebook (not JSON)",
+    "not_notebook": "not graded: the file is not a Jupyter notebook",
+    "wrong_assignment": "not graded: a notebook of another assignment",
+    "grader_error": "not graded: the grader could not run it",
+}
+
+RESULT_TEXT = {
+    "passed": "correct",
+    "failed": "not correct",
+    "unanswered": "not answered",
+    "error": "your code raised an error",
+    NOT_CHECKED: "not checked (check cell missing or not reached)",
+}
+
+
+def problem_statistics(run: ClassResult) -> list[dict[str, Any]]:
+    """Per problem: points, mean score over all submissions, and counts.
+
+    ``checked`` counts submissions where a check of the problem ran, ``full`` those with
+    full marks, ``failed`` those checked without full marks, ``not_checked`` the rest.
+    """
+    stats = []
+    count = len(run.results)
+    for pid in run.problem_ids:
+        scores = [p for r in run.results for p in r.problems if p.problem == pid]
+        checked = [p for p in scores if p.status != NOT_CHECKED]
+        full = [p for p in checked if p.max_score > 0 and p.score >= p.max_score]
+        stats.append({
+            "problem": pid,
+            "points": run.points[pid],
+            "mean": (sum(p.score for p in scores) / count) if count else 0.0,
+            "checked": len(checked),
+            "full": len(full),
+            "failed": len(checked) - len(full),
+            "not_checked": count - len(checked),
+        })
+    return stats
+
+
+def summary_table(run: ClassResult) -> str:
+    """The plain-text summary printed at the end of a run."""
+    count = len(run.results)
+    statuses: dict[str, int] = {}
+    for result in run.results:
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    status_text = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    lines = [
+        f"Assignment {run.assignment}: {count} submission(s) in {run.seconds:.0f} s "
+        f"({status_text})",
+        "",
+        f"{'problem':<12}{'points':>7}{'mean':>8}{'checked':>9}{'full':>6}{'failed':>8}"
+        f"{'not run':>9}",
+    ]
+    for row in problem_statistics(run):
+        lines.append(
+            f"{row['problem']:<12}{fmt(row['points']):>7}{row['mean']:>8.2f}"
+            f"{row['checked']:>9}{row['full']:>6}{row['failed']:>8}{row['not_checked']:>9}"
+        )
+    mean_total = sum(r.total for r in run.results) / count if count else 0.0
+    lines.append(f"{'total':<12}{fmt(run.max_total):>7}{mean_total:>8.2f}")
+    attention = [r for r in run.results if r.status != "graded"]
+    if attention:
+        lines += ["", "Submissions to look at:"]
+        for result in attention:
+            message = result.message if len(result.message) < 110 else (
+                result.message[:107] + "...")
+            lines.append(f"  {result.submission.name}: {result.status}"
+                         + (f" - {message}" if message else ""))
+    lines += ["", "checked: a check of the problem ran; full: full marks; failed: checked "
+              "without full marks;", "not run: no check of the problem ran (mean counts "
+              "every submission, 0 when not run).", "",
+              f"Gradebook: {run.out_dir / 'gradebook.csv'}"]
+    return "\n".join(lines)
