@@ -123,10 +123,12 @@ def parse_notebook(data: bytes) -> tuple[str, str, Any]:
         isinstance(raw.get("cells"), list) or isinstance(raw.get("worksheets"), list)
     ):
         return "not_notebook", "the JSON does not describe a notebook (no cells)", None
-    try:
-        notebook = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds
-        return "not_notebook", f"nbformat cannot read it: {type(exc).__name__}: {exc}", None
+    notebook = raw
+    if not isinstance(raw.get("cells"), list):  # an old (v3) notebook: let nbformat convert
+        try:
+            notebook = nbformat.reads(text, as_version=4)
+        except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds
+            return "not_notebook", f"nbformat cannot read it: {type(exc).__name__}: {exc}", None
     metadata = notebook.get("metadata")
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
     clean = new_notebook(metadata=metadata)
