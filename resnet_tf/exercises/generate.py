@@ -3,7 +3,8 @@
 The masters are jupytext percent-format ``.py`` files. Their answers sit in regions that
 the generator removes:
 
-- code: lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` become a prompt. By
+- code: lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` become a prompt
+  (``# BEGIN SOLUTION NO PROMPT`` leaves nothing; a cell left empty is dropped). By
   default the prompt assigns ``...`` to every name the region assigns at its top level
   (``answer = ...  # YOUR ANSWER HERE``); a region with a top-level ``return``, or one that
   assigns nothing, becomes ``...  # YOUR ANSWER HERE``. An optional
@@ -111,7 +112,8 @@ def strip_solutions(text: str) -> tuple[str, list[Region]]:
             body = lines[i + 1:stop]
             indent = line[: len(line) - len(line.lstrip())]
             regions.append(Region(i, stop, "\n".join(body), False))
-            out.extend(_default_prompt(body, indent))
+            if not stripped.startswith(BEGIN + " NO PROMPT"):
+                out.extend(_default_prompt(body, indent))
             i = stop + 1
             continue
         if stripped.startswith(END) or stripped.startswith(END_PROMPT):
@@ -143,7 +145,16 @@ def strip_solutions(text: str) -> tuple[str, list[Region]]:
             continue
         out.append(line)
         i += 1
-    return "\n".join(out) + ("\n" if text.endswith("\n") else ""), regions
+    return _drop_empty_cells("\n".join(out) + ("\n" if text.endswith("\n") else "")), regions
+
+
+def _drop_empty_cells(text: str) -> str:
+    """Remove code cells left empty (a ``NO PROMPT`` region that filled the whole cell)."""
+    chunks = re.split(r"(?m)^(?=# %%)", text)
+    kept = [c for c in chunks
+            if not (c.startswith("# %%") and "[markdown]" not in c.splitlines()[0]
+                    and not "".join(c.splitlines()[1:]).strip())]
+    return "".join(kept)
 
 
 def _find(lines: list[str], start: int, marker: str, what: str) -> int:
