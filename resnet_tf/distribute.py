@@ -87,11 +87,17 @@ def _connect_tpu():
     )
 
 
+_STRATEGIES: dict = {}
+
+
 def resolve_strategy(name: str = "auto"):
     """Return the ``tf.distribute.Strategy`` called ``name`` (see the module docstring).
 
     ``"mirrored"`` uses every local GPU, or every logical CPU device when there
     is no GPU. ``"tpu"`` raises ``RuntimeError`` when no TPU can be reached.
+    A process creates each strategy once and hands the same object back later:
+    a second ``MirroredStrategy`` would clash with the first one's collective
+    ops, and initialising a TPU again wipes its memory.
     """
     import tensorflow as tf
 
@@ -107,11 +113,14 @@ def resolve_strategy(name: str = "auto"):
             key = "default"
     if key == "default":
         return tf.distribute.get_strategy()
-    if key == "tpu":
-        return _connect_tpu()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices=devices)
+    if key not in _STRATEGIES:
+        if key == "tpu":
+            _STRATEGIES[key] = _connect_tpu()
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+            _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=devices)
+    return _STRATEGIES[key]
 
 
 def strategy_name(strategy) -> str:

@@ -120,6 +120,17 @@ def read_log(path: Path) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
+def completed_epochs(backup: Path) -> int:
+    """Epochs finished according to a ``BackupAndRestore`` directory (0 if none)."""
+    metadata = Path(backup) / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    try:
+        return int(json.loads(metadata.read_text()).get("epoch", 0))
+    except (ValueError, OSError):
+        return 0
+
+
 def train_one(
     name: str, depth: int, plain: bool, config: Table6Config, run_dir: Path, strategy,
     splits, flip: bool, jit: bool, steps_per_execution: int,
@@ -151,11 +162,13 @@ def train_one(
             classes=int(y_train.max()) + 1, classifier_activation=None, name=name,
         )
         recipe.compile_for(model, p, jit_compile=jit, steps_per_execution=steps_per_execution)
-    train_ds = pipeline.train_dataset(x_train, y_train, p.global_batch, config.seed, flip)
-    test_ds = pipeline.eval_dataset(x_test, y_test, replicas)
     backup = model_dir / "backup"
-    if backup.exists():
-        echo(f"{name}: resuming from {backup}")
+    done_epochs = completed_epochs(backup)
+    if done_epochs:
+        echo(f"{name}: resuming after epoch {done_epochs} from {backup}")
+    train_ds = pipeline.train_dataset(x_train, y_train, p.global_batch, config.seed, flip,
+                                      start_step=done_epochs * p.steps_per_epoch)
+    test_ds = pipeline.eval_dataset(x_test, y_test, replicas)
     echo(
         f"{name}: {model.count_params():,} parameters; {p.epochs} epochs x {p.steps_per_epoch} "
         f"steps, global batch {p.global_batch} ({p.per_replica_batch} x {replicas}), "
