@@ -11,6 +11,14 @@ import sys
 
 REPO_URL = "https://github.com/resnet-tf/resnet-tf-companion"
 BRANCH = "main"
+INSTALL_SPEC = f"resnet_tf @ git+{REPO_URL}@{BRANCH}"
+"""What the setup cell asks pip for: this package only, from the repository."""
+
+GPU_HINT = (
+    "No GPU in this runtime: the quick profile runs (small data, few steps). For the "
+    "paper-scale runs choose Runtime > Change runtime type > Hardware accelerator: GPU "
+    "(e.g. T4), then Runtime > Run all."
+)
 
 SETUP_CELL = f'''# Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
 # Keras are already there and are not reinstalled. Elsewhere it does nothing.
@@ -20,7 +28,7 @@ import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "resnet_tf @ git+{REPO_URL}@{BRANCH}"], check=True)
+                    "{INSTALL_SPEC}"], check=True)
 
 import resnet_tf
 from resnet_tf.colab import report
@@ -47,11 +55,22 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def install_command(python: str | None = None) -> list[str]:
+    """The pip command of the setup cell: install :data:`INSTALL_SPEC` quietly.
+
+    It names only this package; pip leaves TensorFlow and Keras alone because
+    Colab's versions already satisfy the package's requirements.
+    """
+    return [python or sys.executable, "-m", "pip", "install", "-q", INSTALL_SPEC]
+
+
 def report(echo: bool = True) -> dict:
     """Check Keras 3, say whether a GPU is present and which profile runs.
 
     Returns the environment dictionary (see :func:`resnet_tf.environment`);
     raises ``RuntimeError`` on Keras 2, which this package does not support.
+    In Colab without a GPU it also says how to switch the runtime to one
+    (:data:`GPU_HINT`).
     """
     import keras
 
@@ -69,4 +88,6 @@ def report(echo: bool = True) -> dict:
             f"resnet_tf {env['resnet_tf']} | TensorFlow {env['tensorflow']} | "
             f"Keras {env['keras']} | {device} | profile: {env['profile']}"
         )
+        if in_colab() and not env["gpus"]:
+            print(GPU_HINT)
     return env

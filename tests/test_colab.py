@@ -1,0 +1,100 @@
+"""The Colab header: badge, setup cell (with Colab simulated) and the environment report."""
+
+import importlib.util
+import subprocess
+import sys
+import types
+
+import pytest
+
+from resnet_tf import colab
+
+
+def _run_setup_cell(monkeypatch, in_colab: bool, installed: bool) -> list:
+    """Execute SETUP_CELL as a notebook would; return the subprocess.run calls."""
+    calls = []
+
+    def fake_run(cmd, *args, **kwargs):
+        calls.append(list(cmd))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name == "resnet_tf" and not installed:
+            return None
+        return real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(colab, "report", lambda echo=True: {})
+    exec(compile(colab.SETUP_CELL, "<setup cell>", "exec"), {"__name__": "__main__"})
+    return calls
+
+
+def test_setup_cell_installs_from_the_repository_in_colab(monkeypatch):
+    calls = _run_setup_cell(monkeypatch, in_colab=True, installed=False)
+    assert len(calls) == 1
+    cmd = calls[0]
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
+    assert cmd == colab.install_command()
+    assert any(colab.REPO_URL in part for part in cmd)
+    words = " ".join(cmd).lower().replace(colab.REPO_URL.lower(), "")
+    for heavy in ("tensorflow", "keras"):
+        assert heavy not in words, f"the setup cell must not (re)install {heavy}: {cmd}"
+    assert "-U" not in cmd and "--upgrade" not in cmd and "--force-reinstall" not in cmd
+
+
+def test_setup_cell_does_nothing_outside_colab(monkeypatch):
+    assert _run_setup_cell(monkeypatch, in_colab=False, installed=False) == []
+
+
+def test_setup_cell_skips_install_when_present(monkeypatch):
+    assert _run_setup_cell(monkeypatch, in_colab=True, installed=True) == []
+
+
+def test_repository_address_lives_in_one_place():
+    assert colab.REPO_URL in colab.SETUP_CELL
+    assert colab.INSTALL_SPEC in colab.SETUP_CELL
+    assert colab.REPO_URL.startswith("https://github.com/")
+
+
+def test_badge_points_at_the_notebook_in_colab():
+    badge = colab.badge_markdown("chapters/01_principles_and_mechanisms.ipynb")
+    assert badge.startswith("[![Open In Colab](https://colab.research.google.com/assets/")
+    slug = colab.REPO_URL.removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{slug}/blob/{colab.BRANCH}/chapters/01_" in badge
+
+
+@pytest.mark.parametrize("gpus, hint", [([], True), (["/physical_device:GPU:0"], False)])
+def test_report_hints_at_a_gpu_runtime_in_colab(monkeypatch, capsys, gpus, hint):
+    import resnet_tf.runtime as runtime
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    env = {"resnet_tf": "0", "tensorflow": "2", "keras": "3", "gpus": gpus,
+           "profile": "full" if gpus else "quick"}
+    monkeypatch.setattr(runtime, "environment", lambda: env)
+    assert colab.report() is env
+    out = capsys.readouterr().out
+    assert f"profile: {env['profile']}" in out
+    assert ("Change runtime type" in out) is hint
+
+
+def test_report_is_quiet_about_gpus_outside_colab(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    env = colab.report()
+    out = capsys.readouterr().out
+    assert "profile:" in out and "Change runtime type" not in out
+    assert env["keras"].startswith("3")
+
+
+def test_report_refuses_keras_2(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+    with pytest.raises(RuntimeError, match="Keras 3"):
+        colab.report(echo=False)
