@@ -119,7 +119,8 @@ def ends_in_softmax(model: keras.Model) -> bool:
 
 
 def resolve_loss(model: keras.Model, y, loss=None) -> Callable:
-    """The loss to differentiate: ``loss`` if given, the compiled loss, or a default.
+    """The loss to differentiate (averaged over the batch when it returns one value per
+    example): ``loss`` if given, the compiled loss, or a default.
 
     Defaults: integer targets use sparse categorical cross-entropy (on logits unless
     the model ends in a softmax); float targets use the mean squared error.
@@ -141,7 +142,7 @@ def preserved_state(model: keras.Model) -> Iterator[None]:
     try:
         yield
     finally:
-        for variable, value in zip(model.non_trainable_variables, saved):
+        for variable, value in zip(model.non_trainable_variables, saved, strict=True):
             variable.assign(value)
 
 
@@ -159,14 +160,15 @@ def tensors_and_loss(
     Returns ``(values, loss_value, tensor_grads, watch_grads)`` as tensors; gradients of
     tensors the loss does not depend on are zeros.
     """
-    extractor = keras.Model(model.inputs, list(tensors) + [model.outputs[0]])
+    extractor = keras.Model(model.inputs[0], list(tensors) + [model.outputs[0]])
     loss_fn = resolve_loss(model, y, loss)
     x = as_batch(x)
     with preserved_state(model), tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         outs = extractor(x, training=training)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         values, prediction = list(outs[:-1]), outs[-1]
-        loss_value = loss_fn(y, prediction)
+        loss_value = tf.reduce_mean(loss_fn(y, prediction))
     targets = values + [x if w is None else w for w in watch]
     grads = tape.gradient(loss_value, targets, unconnected_gradients="zero")
     del tape

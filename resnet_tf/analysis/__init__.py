@@ -1,0 +1,81 @@
+"""Instruments for residual networks: gradients, signals, Jacobians, lesions, paths, costs.
+
+Modules, by what they hold:
+
+- :mod:`.gradients`  gradient norms per layer / block, and a training callback
+- :mod:`.signal`     activation variance by depth at initialisation
+- :mod:`.jacobian`   Jacobians, singular values, block eigenvalues, spectral norms, Lipschitz bounds
+- :mod:`.lesion`     removing blocks at test time
+- :mod:`.paths`      the path-length view and the gradient carried by each length
+- :mod:`.alignment`  cosine between F(x) and the ideal correction t - x
+- :mod:`.variation`  total variation of 1-D maps and the residual bounds
+- :mod:`.gates`      highway gates and the shortcut / branch split of the gradient
+- :mod:`.flops`      parameters and multiply-adds
+- :mod:`.graph`      finding blocks in a functional model
+"""
+
+from .alignment import AlignmentLogger, cosine_similarity, residual_alignment
+from .flops import (
+    basic_block_cost,
+    block_costs,
+    bottleneck_block_cost,
+    count_macs,
+    layer_costs,
+    layer_macs,
+)
+from .gates import highway_gate_statistics, shortcut_gradient_share
+from .gradients import (
+    GradientNormLogger,
+    activation_gradient_norms,
+    block_gradient_norms,
+    layer_gradient_norms,
+)
+from .graph import Block, find_blocks, select_blocks
+from .jacobian import (
+    block_jacobian,
+    block_jacobian_eigenvalues,
+    branch_layers,
+    input_output_jacobian,
+    jacobian,
+    jacobian_singular_values,
+    jacobian_spectral_norm,
+    layer_lipschitz,
+    lipschitz_bounds,
+    residual_lipschitz_bound,
+    singular_values,
+    spectral_norm,
+)
+from .lesion import (
+    accuracy,
+    evaluate,
+    lesion,
+    lesion_accuracy,
+    lesionable_blocks,
+    predict_eagerly,
+    random_lesion_accuracy,
+)
+from .paths import (
+    gradient_by_path_length,
+    n_paths,
+    path_gradient,
+    path_length_distribution,
+    path_length_fraction,
+    residual_blocks,
+)
+from .signal import activation_variance, signal_propagation
+from .variation import function_total_variation, residual_tv_bounds, sample, total_variation
+
+__all__ = [
+    "AlignmentLogger", "Block", "GradientNormLogger", "accuracy", "activation_gradient_norms",
+    "activation_variance", "basic_block_cost", "block_costs", "block_gradient_norms",
+    "block_jacobian", "block_jacobian_eigenvalues", "bottleneck_block_cost", "branch_layers",
+    "cosine_similarity", "count_macs", "evaluate", "find_blocks", "function_total_variation",
+    "gradient_by_path_length", "highway_gate_statistics", "input_output_jacobian", "jacobian",
+    "jacobian_singular_values", "jacobian_spectral_norm", "layer_costs", "layer_gradient_norms",
+    "layer_lipschitz", "layer_macs", "lesion", "lesion_accuracy", "lesionable_blocks",
+    "lipschitz_bounds", "n_paths", "path_gradient", "path_length_distribution",
+    "path_length_fraction", "predict_eagerly", "random_lesion_accuracy", "residual_alignment",
+    "residual_blocks", "residual_lipschitz_bound", "residual_tv_bounds", "sample",
+    "select_blocks", "shortcut_gradient_share", "signal_propagation", "singular_values",
+    "spectral_norm", "total_variation",
+]

@@ -1,0 +1,168 @@
+"""The path view of a residual network (Veit et al., 2016).
+
+Unrolling :math:`n` blocks :math:`x_{l+1} = x_l + F_l(x_l)` gives :math:`2^n` paths
+from input to output: each block is either passed through its branch or skipped.
+A path that uses :math:`k` branches has length :math:`k`; there are
+:math:`\\binom{n}{k}` of them, so the lengths follow
+:math:`\\mathrm{Binomial}(n, 1/2)`. The backward pass splits the same way: the input
+gradient is the sum over all subsets :math:`S` of blocks of the gradient that
+crosses the branches in :math:`S` and the shortcuts elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from scipy import stats
+
+from ..layers import Residual
+from .graph import as_batch, resolve_loss
+
+
+def n_paths(n_blocks: int) -> int:
+    r"""Number of input-output paths through ``n_blocks`` residual blocks, :math:`2^n`."""
+    return 2 ** int(n_blocks)
+
+
+def path_length_distribution(n_blocks: int) -> pd.DataFrame:
+    r"""Paths of each length :math:`k = 0..n`: ``paths`` :math:`=\binom{n}{k}` (exact) and
+    ``fraction`` :math:`=\binom{n}{k} 2^{-n}` (the Binomial(n, 1/2) pmf)."""
+    k = np.arange(n_blocks + 1)
+    return pd.DataFrame(
+        {
+            "length": k,
+            "paths": [math.comb(n_blocks, int(i)) for i in k],
+            "fraction": stats.binom.pmf(k, n_blocks, 0.5),
+        }
+    )
+
+
+def path_length_fraction(n_blocks: int, low: int, high: int) -> float:
+    r"""Share of the :math:`2^n` paths whose length lies in ``[low, high]``:
+    :math:`P(low \le K \le high)`, :math:`K \sim \mathrm{Binomial}(n, 1/2)`."""
+    dist = stats.binom(n_blocks, 0.5)
+    return float(dist.cdf(high) - dist.cdf(low - 1))
+
+
+class _RoutedResidual(Residual):
+    """A Residual whose backward pass can be restricted to one of its two inputs."""
+
+    route = "both"
+
+    def call(self, inputs, training=None):
+        shortcut, branch = inputs
+        if self.route == "branch":
+            shortcut = tf.stop_gradient(shortcut)
+        elif self.route == "skip":
+            branch = tf.stop_gradient(branch)
+        return super().call([shortcut, branch], training=training)
+
+
+_ROUTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _routed_model(model: keras.Model) -> tuple[keras.Model, dict[str, _RoutedResidual]]:
+    """A twin of ``model`` sharing its weights, with routable joins (cached per model)."""
+    if model not in _ROUTED:
+
+        def clone(layer):
+            if isinstance(layer, Residual):
+                return _RoutedResidual.from_config(layer.get_config())
+            return layer
+
+        twin = keras.models.clone_model(model, clone_function=clone)
+        joins = {la.name: la for la in twin.layers if isinstance(la, _RoutedResidual)}
+        _ROUTED[model] = (twin, joins)
+    return _ROUTED[model]
+
+
+def residual_blocks(model: keras.Model) -> list[str]:
+    """Names of the blocks with a shortcut (the ones that split paths), in order."""
+    return [
+        la.name[: -len("_add")] if la.name.endswith("_add") else la.name
+        for la in model.layers
+        if isinstance(la, Residual) and la.identity
+    ]
+
+
+def path_gradient(
+    model: keras.Model, x, y, through: Iterable[str], loss=None
+) -> np.ndarray:
+    r"""Input gradient carried by the paths that use exactly the branches of ``through``.
+
+    In the backward pass the blocks in ``through`` pass the gradient only through
+    their residual branch and all other residual blocks only through their shortcut:
+    :math:`g_S = \partial L/\partial x` restricted to paths with branch set :math:`S`.
+    Summed over all subsets :math:`S` this is the full input gradient.
+    """
+    twin, joins = _routed_model(model)
+    names = residual_blocks(model)
+    through = set(through)
+    unknown = through - set(names)
+    if unknown:
+        raise ValueError(f"unknown residual blocks {sorted(unknown)}; blocks are {names}")
+    for name in names:
+        key = f"{name}_add" if f"{name}_add" in joins else name
+        joins[key].route = "branch" if name in through else "skip"
+    loss_fn = resolve_loss(model, y, loss)
+    x = as_batch(x)
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = tf.reduce_mean(loss_fn(y, twin(x, training=False)))
+        grad = tape.gradient(value, x, unconnected_gradients="zero")
+    finally:
+        for join in joins.values():
+            join.route = "both"
+    return np.asarray(grad)
+
+
+def gradient_by_path_length(
+    model: keras.Model,
+    x,
+    y,
+    lengths: Sequence[int] | None = None,
+    samples: int = 8,
+    loss=None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    r"""Gradient magnitude carried by paths of each length :math:`k`.
+
+    For each :math:`k`, draws ``samples`` random sets of :math:`k` blocks and averages
+    :math:`\lVert g_S\rVert` (``grad_norm``, per path). ``total`` multiplies by the
+    number of such paths, :math:`\binom{n}{k}\,\overline{\lVert g_S\rVert}`: the share of
+    the gradient that paths of that length carry. Columns: ``length``, ``grad_norm``,
+    ``grad_std``, ``paths``, ``total``.
+    """
+    names = residual_blocks(model)
+    n = len(names)
+    if n == 0:
+        raise ValueError(f"{model.name} has no residual blocks")
+    lengths = range(n + 1) if lengths is None else lengths
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in lengths:
+        if not 0 <= k <= n:
+            raise ValueError(f"path length {k} outside 0..{n}")
+        draws = 1 if k in (0, n) else samples
+        norms = [
+            float(np.linalg.norm(path_gradient(model, x, y, rng.choice(names, k, False), loss)))
+            for _ in range(draws)
+        ]
+        count = math.comb(n, int(k))
+        rows.append(
+            {
+                "length": int(k),
+                "grad_norm": float(np.mean(norms)),
+                "grad_std": float(np.std(norms)),
+                "paths": count,
+                "total": float(np.mean(norms)) * count,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,388 @@
+r"""Residual networks as discretised dynamical systems.
+
+A residual stack :math:`x_{l+1} = x_l + h f(x_l)` with :math:`h = T/L` is the forward
+Euler method for :math:`\dot x = f(x)` on :math:`[0, T]`: depth is integration time.
+This module holds that view and its consequences:
+
+- forward-Euler stacks and their :math:`O(h)` convergence to the ODE solution;
+- stability of the linear test problem :math:`f(x) = \lambda x`: :math:`|1 + h\lambda| < 1`;
+- :class:`ImplicitResidual`, the backward-Euler layer :math:`y = x + h f(y)`, solved by
+  fixed-point or Newton iteration and differentiated by the implicit function theorem;
+- the scaled residual :math:`x_{l+1} = (1-\beta)x_l + \alpha F(x_l)` and its norm bound;
+- deep linear nets :math:`\prod_l (I + W_l)` against :math:`\prod_l W_l`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from scipy.integrate import solve_ivp
+
+# --------------------------------------------------------------------------- Euler stacks
+
+
+def euler_stack(f: Callable, x0, T: float = 1.0, depth: int = 10) -> np.ndarray:
+    r"""States of the residual stack :math:`x_{l+1} = x_l + h f(x_l)`, :math:`h = T/L`.
+
+    ``f`` maps a numpy array to one of the same shape. Returns an array of shape
+    ``(depth + 1, *x0.shape)`` holding :math:`x_0, \dots, x_L`.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be a positive number of blocks; got {depth}")
+    h = T / depth
+    states = [np.asarray(x0, dtype="float64")]
+    for _ in range(depth):
+        states.append(states[-1] + h * np.asarray(f(states[-1]), dtype="float64"))
+    return np.stack(states)
+
+
+def ode_solution(f: Callable, x0, T: float = 1.0) -> np.ndarray:
+    r""":math:`x(T)` for :math:`\dot x = f(x)`, :math:`x(0) = x_0` (``scipy.integrate.solve_ivp``,
+    DOP853 with tolerances near machine precision)."""
+    x0 = np.asarray(x0, dtype="float64")
+    sol = solve_ivp(
+        lambda _, x: np.asarray(f(x.reshape(x0.shape)), dtype="float64").ravel(),
+        (0.0, T),
+        x0.ravel(),
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    return sol.y[:, -1].reshape(x0.shape)
+
+
+def euler_convergence(
+    f: Callable,
+    x0,
+    T: float = 1.0,
+    depths: Sequence[int] = (4, 8, 16, 32, 64, 128),
+    exact=None,
+) -> pd.DataFrame:
+    r"""Error :math:`\lVert x_L - x(T)\rVert` of the depth-:math:`L` stack against the ODE.
+
+    Forward Euler is first order, so ``error`` :math:`\approx C h` and ``error_over_h``
+    settles to a constant as :math:`L` grows. ``exact`` is :math:`x(T)` (array) or
+    ``None`` for a numerical reference (:func:`ode_solution`). Columns: ``depth``,
+    ``h``, ``error``, ``error_over_h``.
+    """
+    target = ode_solution(f, x0, T) if exact is None else np.asarray(exact, dtype="float64")
+    rows = []
+    for depth in depths:
+        err = float(np.linalg.norm(euler_stack(f, x0, T, depth)[-1] - target))
+        rows.append({"depth": depth, "h": T / depth, "error": err, "error_over_h": err * depth / T})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ stability
+
+
+def euler_amplification(lam, h: float = 1.0):
+    r"""Growth factor of one Euler step on :math:`\dot x = \lambda x`: :math:`1 + h\lambda`."""
+    return 1.0 + h * np.asarray(lam)
+
+
+def euler_stable(lam, h: float):
+    r"""True where :math:`|1 + h\lambda| < 1` (the step contracts; works on arrays)."""
+    result = np.abs(euler_amplification(lam, h)) < 1.0
+    return bool(result) if np.ndim(result) == 0 else result
+
+
+def max_stable_step(lam: complex) -> float:
+    r"""Largest :math:`h` with :math:`|1 + h\lambda| \le 1`:
+    :math:`h^* = -2\,\mathrm{Re}\,\lambda / |\lambda|^2` when :math:`\mathrm{Re}\,\lambda < 0`
+    (:math:`2/|\lambda|` for real negative :math:`\lambda`), otherwise 0 (no step is stable).
+    Every :math:`0 < h < h^*` is strictly stable.
+    """
+    lam = complex(lam)
+    if lam.real >= 0.0:
+        return 0.0
+    return -2.0 * lam.real / abs(lam) ** 2
+
+
+def stability_region(re, im) -> np.ndarray:
+    r"""Mask of :math:`z = h\lambda` in the Euler stability region :math:`|1 + z| < 1`
+    (the open unit disc centred at :math:`-1`) on the grid ``re`` x ``im``."""
+    zr, zi = np.meshgrid(np.asarray(re), np.asarray(im))
+    return np.abs(1.0 + zr + 1j * zi) < 1.0
+
+
+def linear_stack_stable(A, h: float) -> bool:
+    r"""Whether :math:`x_{l+1} = (I + hA)x_l` decays: spectral radius of :math:`I + hA` below 1,
+    i.e. :math:`|1 + h\lambda_i| < 1` for every eigenvalue of :math:`A`."""
+    A = np.asarray(A, dtype="float64")
+    return bool(np.max(np.abs(np.linalg.eigvals(np.eye(len(A)) + h * A))) < 1.0)
+
+
+# ------------------------------------------------------------------------ scaled residual
+
+
+def scaled_residual_jacobian(jacobian_f, alpha: float, beta: float) -> np.ndarray:
+    r"""Jacobian of :math:`x \mapsto (1-\beta)x + \alpha F(x)`: :math:`(1-\beta)I + \alpha J_F`."""
+    j = np.asarray(jacobian_f, dtype="float64")
+    return (1.0 - beta) * np.eye(j.shape[0], j.shape[1]) + alpha * j
+
+
+def scaled_residual_bound(alpha: float, beta: float, lipschitz: float) -> float:
+    r"""Upper bound on the block's Jacobian norm: :math:`(1-\beta) + \alpha\,\mathrm{Lip}(F)`."""
+    return (1.0 - beta) + alpha * lipschitz
+
+
+def max_alpha(beta: float, lipschitz: float) -> float:
+    r"""Largest :math:`\alpha` with guaranteed :math:`\lVert J\rVert \le 1`:
+    :math:`\alpha \le \beta/\mathrm{Lip}(F)`."""
+    if lipschitz <= 0:
+        raise ValueError(f"the Lipschitz constant must be positive; got {lipschitz}")
+    return beta / lipschitz
+
+
+# ----------------------------------------------------------------------- deep linear nets
+
+
+def scalar_gain(a: float, depth: int, residual: bool = False) -> float:
+    r"""End-to-end gain of :math:`L` scalar layers: :math:`a^L` (plain) or :math:`(1+a)^L`
+    (residual)."""
+    return float((1.0 + a) ** depth if residual else a**depth)
+
+
+def random_linear_weights(
+    depth: int, width: int, scale: float = 1.0, seed: int = 0
+) -> list[np.ndarray]:
+    r""":math:`L` Gaussian matrices :math:`W_l` with entries :math:`\mathcal N(0, s^2/n)`."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, scale / np.sqrt(width), (width, width)) for _ in range(depth)]
+
+
+def linear_chain(weights: Sequence, residual: bool) -> np.ndarray:
+    r"""End-to-end matrix :math:`\prod_l W_l` (plain) or :math:`\prod_l (I + W_l)` (residual),
+    later layers on the left: :math:`W_L \cdots W_1`."""
+    n = np.asarray(weights[0]).shape[0]
+    total = np.eye(n)
+    for w in weights:
+        total = ((np.eye(n) + w) if residual else np.asarray(w)) @ total
+    return total
+
+
+def linear_singular_values(
+    depth: int, width: int = 16, scale: float = 0.5, seed: int = 0
+) -> pd.DataFrame:
+    r"""Largest and smallest singular values of the first :math:`l` layers' product, for
+    :math:`l = 1..L`, plain :math:`\prod W_l` against residual :math:`\prod(I + W_l)`.
+
+    Columns: ``depth``, ``kind`` (``"plain"``/``"residual"``), ``sigma_max``, ``sigma_min``.
+    """
+    weights = random_linear_weights(depth, width, scale, seed)
+    rows = []
+    for kind in ("plain", "residual"):
+        total = np.eye(width)
+        for layer, w in enumerate(weights, start=1):
+            total = ((np.eye(width) + w) if kind == "residual" else w) @ total
+            s = np.linalg.svd(total, compute_uv=False)
+            rows.append({"depth": layer, "kind": kind, "sigma_max": s[0], "sigma_min": s[-1]})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ implicit residual layer
+
+
+class ImplicitSolverError(RuntimeError):
+    """The implicit layer's solve stopped before ``||y - x - h f(y)|| <= tol``.
+
+    Carries ``residual_norm``, ``iterations``, ``tol`` and ``solver``.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        residual_norm: float = float("nan"),
+        iterations: int = -1,
+        tol: float = float("nan"),
+        solver: str = "",
+    ):
+        self.residual_norm = float(residual_norm)
+        self.iterations = int(iterations)
+        self.tol = float(tol)
+        self.solver = solver
+        if message is None:
+            message = (
+                f"ImplicitResidual ({solver}) did not converge: residual norm "
+                f"||y - x - h f(y)|| = {self.residual_norm:.3e} > tol = {self.tol:.1e} after "
+                f"{self.iterations} iterations. Use a smaller step h (fixed-point iteration "
+                "needs h Lip(f) < 1), the 'newton' solver, or a larger max_iter."
+            )
+        super().__init__(message)
+        # Keras re-creates exceptions raised in call() to add context, which would drop
+        # these attributes; this flag makes it re-raise this very object.
+        self._keras_call_info_injected = True
+
+
+SOLVERS = ("fixed_point", "newton")
+
+
+@keras.saving.register_keras_serializable(package="resnet_tf")
+class ImplicitResidual(keras.layers.Layer):
+    r"""Backward-Euler residual layer: the output solves :math:`y = x + h f(y)`.
+
+    - ``solver="fixed_point"``: :math:`y_{k+1} = x + h f(y_k)` (converges when
+      :math:`h\,\mathrm{Lip}(f) < 1`).
+    - ``solver="newton"``: :math:`y_{k+1} = y_k - (I - hJ_f(y_k))^{-1}(y_k - x - h f(y_k))`
+      (inputs of shape ``(batch, features)``).
+
+    Gradients follow the implicit function theorem, not the iterations: with
+    :math:`u = (I - hJ_f(y))^{-\top} g` for the upstream gradient :math:`g`,
+    :math:`\partial L/\partial x = u` and
+    :math:`\partial L/\partial\theta = h\,(\partial f/\partial\theta)^\top u`.
+    :math:`u` is found by the matching iteration :math:`u \leftarrow g + hJ_f^\top u` or
+    by a direct solve (Newton). A solve that misses ``tol`` (max over the batch of the
+    per-example residual norm) raises :class:`ImplicitSolverError` when run eagerly,
+    and fails a ``tf.debugging`` assertion with the same numbers inside a compiled graph.
+
+    ``f`` is any Keras layer mapping the features to the same shape (default:
+    ``Dense(features, activation="tanh")``).
+    """
+
+    def __init__(
+        self,
+        f: keras.layers.Layer | None = None,
+        h: float = 1.0,
+        solver: str = "fixed_point",
+        tol: float = 1e-5,
+        max_iter: int = 100,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+        if h <= 0 or tol <= 0 or max_iter < 1:
+            raise ValueError(
+                f"need h > 0, tol > 0 and max_iter >= 1; got h={h}, tol={tol}, max_iter={max_iter}"
+            )
+        if isinstance(f, dict):
+            f = keras.saving.deserialize_keras_object(f)
+        self.f = f
+        self.h = float(h)
+        self.solver = solver
+        self.tol = float(tol)
+        self.max_iter = int(max_iter)
+
+    def build(self, input_shape):
+        if self.f is None:
+            self.f = keras.layers.Dense(
+                input_shape[-1], activation="tanh", dtype=self.dtype_policy, name="f"
+            )
+        if not self.f.built:
+            self.f.build(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    # -- the solve ------------------------------------------------------------------------
+    def residual(self, x, y):
+        r""":math:`r(y) = y - x - h f(y)`, zero at the layer's output."""
+        return y - x - self.h * self.f(y)
+
+    def _norm(self, r):
+        flat = tf.reshape(r, [tf.shape(r)[0], -1])
+        return tf.reduce_max(tf.norm(flat, axis=1)) if flat.shape[0] != 0 else tf.zeros([])
+
+    def _jac(self, y):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            fy = self.f(y)
+        eye = tf.eye(tf.shape(y)[-1], dtype=y.dtype)
+        return eye - self.h * tape.batch_jacobian(fy, y)
+
+    def solve(self, x):
+        """Solve :math:`y = x + h f(y)`; returns ``(y, residual norm, iterations)``."""
+        x = tf.stop_gradient(x)
+        if self.solver == "newton" and x.shape.rank != 2:
+            raise ValueError(
+                f"the newton solver needs inputs of shape (batch, features); got {x.shape}"
+            )
+
+        def step(y):
+            if self.solver == "fixed_point":
+                return x + self.h * self.f(y)
+            r = self.residual(x, y)
+            return y - tf.linalg.solve(self._jac(y), r[..., None])[..., 0]
+
+        def cond(i, y, norm):
+            return tf.logical_and(i < self.max_iter, norm > self.tol)
+
+        def body(i, y, norm):
+            y = step(y)
+            return i + 1, y, self._norm(self.residual(x, y))
+
+        y0 = x
+        i, y, norm = tf.while_loop(
+            cond, body, (tf.constant(0), y0, self._norm(self.residual(x, y0)))
+        )
+        return tf.stop_gradient(y), norm, i
+
+    def _adjoint(self, y, g):
+        """Solve :math:`u = g + h J_f(y)^\\top u` for the implicit gradient."""
+        if self.solver == "newton":
+            return tf.linalg.solve(tf.linalg.matrix_transpose(self._jac(y)), g[..., None])[..., 0]
+
+        def vjp(u):
+            with tf.GradientTape() as tape:
+                tape.watch(y)
+                fy = self.f(y)
+            return tape.gradient(fy, y, output_gradients=u)
+
+        def cond(i, u, delta):
+            return tf.logical_and(i < self.max_iter, delta > self.tol)
+
+        def body(i, u, delta):
+            new = g + self.h * vjp(u)
+            return i + 1, new, self._norm(new - u)
+
+        _, u, _ = tf.while_loop(cond, body, (tf.constant(0), g, tf.constant(np.inf, g.dtype)))
+        return u
+
+    def call(self, inputs):
+        y_star, norm, iterations = self.solve(inputs)
+        if tf.executing_eagerly():
+            if float(norm) > self.tol:
+                raise ImplicitSolverError(
+                    None, float(norm), int(iterations), self.tol, self.solver
+                )
+        else:
+            tf.debugging.Assert(
+                norm <= self.tol,
+                ["ImplicitSolverError: ImplicitResidual did not converge; residual norm",
+                 norm, "iterations", iterations, "tol", self.tol],
+            )
+        # One differentiable step from the fixed point: equal to y* in value; its backward
+        # pass is corrected to the implicit-function-theorem gradient by _implicit below.
+        z = inputs + self.h * self.f(y_star)
+
+        @tf.custom_gradient
+        def _implicit(z):
+            def grad(g):
+                return self._adjoint(y_star, g)
+
+            return tf.identity(z), grad
+
+        return _implicit(z)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "f": None if self.f is None else keras.saving.serialize_keras_object(self.f),
+            "h": self.h,
+            "solver": self.solver,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("f") is not None:
+            config["f"] = keras.saving.deserialize_keras_object(config["f"])
+        return cls(**config)

@@ -1,0 +1,73 @@
+"""The path view: binomial path lengths and the gradient each length carries."""
+
+import itertools
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+from resnet_tf.analysis import (
+    gradient_by_path_length,
+    n_paths,
+    path_gradient,
+    path_length_distribution,
+    path_length_fraction,
+    residual_blocks,
+)
+from resnet_tf.models import cifar_resnet, mlp
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def test_resnet110_path_statistics():
+    n = 54  # ResNet-110: 3 stages x 18 blocks
+    assert len(residual_blocks(cifar_resnet(110, width=2, input_shape=(8, 8, 3)))) == n
+    assert n_paths(n) == 2**54
+    dist = path_length_distribution(n)
+    assert dist["paths"].sum() == 2**54
+    assert dist["fraction"].sum() == pytest.approx(1.0)
+    share = path_length_fraction(n, 5, 17)
+    assert share == pytest.approx(stats.binom(n, 0.5).cdf(17) - stats.binom(n, 0.5).cdf(4))
+    assert round(100 * share, 2) == 0.45  # 0.4537%: paths 5-17 blocks long are rare
+    assert path_length_fraction(n, 19, 35) == pytest.approx(0.980, abs=5e-4)
+    assert dist.loc[dist["fraction"].idxmax(), "length"] == 27
+
+
+def test_path_gradients_sum_to_the_full_gradient():
+    model = mlp(3, width=4, input_dim=3, branch_layers=2)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    y = np.random.default_rng(1).standard_normal((4, 1)).astype("float32")
+    names = residual_blocks(model)
+    total = sum(
+        path_gradient(model, x, y, subset, loss="mse")
+        for k in range(4)
+        for subset in itertools.combinations(names, k)
+    )
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = keras.losses.MeanSquaredError()(y, model(xt))
+    np.testing.assert_allclose(total, tape.gradient(loss, xt).numpy(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown residual blocks"):
+        path_gradient(model, x, y, ["nope"])
+
+
+def test_gradient_by_path_length_table():
+    model = mlp(4, width=4, input_dim=3, branch_layers=2)
+    x = np.random.default_rng(2).standard_normal((4, 3)).astype("float32")
+    y = np.zeros((4, 1), "float32")
+    frame = gradient_by_path_length(model, x, y, samples=2, loss="mse")
+    assert list(frame["length"]) == [0, 1, 2, 3, 4]
+    assert list(frame["paths"]) == [1, 4, 6, 4, 1]
+    np.testing.assert_allclose(frame["total"], frame["grad_norm"] * frame["paths"])
+    empty = np.linalg.norm(path_gradient(model, x, y, [], loss="mse"))
+    assert frame["grad_norm"][0] == pytest.approx(empty)
