@@ -131,6 +131,24 @@ def completed_epochs(backup: Path) -> int:
         return 0
 
 
+def _allow_nondeterminism(echo: Callable[[str], None]) -> None:
+    """Switch TensorFlow's op determinism off for a GPU/TPU run.
+
+    Deterministic kernels are slower on a GPU, and Keras refuses XLA while
+    determinism is on. A notebook that called ``seed_everything()`` earlier
+    has it on for the whole process; say so, and turn it off.
+    """
+    try:
+        from tensorflow.python.framework import config as tf_config
+    except ImportError:  # pragma: no cover - layout of a future TensorFlow
+        return
+    enabled = getattr(tf_config, "is_op_determinism_enabled", lambda: False)
+    disable = getattr(tf_config, "disable_op_determinism", None)
+    if enabled() and disable is not None:
+        disable()
+        echo("op determinism was on in this process; switched off for speed (and XLA)")
+
+
 def train_one(
     name: str, depth: int, plain: bool, config: Table6Config, run_dir: Path, strategy,
     splits, flip: bool, jit: bool, steps_per_execution: int,
@@ -155,7 +173,10 @@ def train_one(
         len(x_train), depth, replicas, config.batch_size, config.lr, config.epochs,
         config.steps_per_epoch, config.fast,
     )
-    seed_everything(config.seed, deterministic=distribute.device_kind(strategy) == "cpu")
+    accelerated = distribute.device_kind(strategy) != "cpu"
+    seed_everything(config.seed, deterministic=not accelerated)
+    if accelerated:
+        _allow_nondeterminism(echo)
     with strategy.scope():
         model = cifar_resnet(
             depth, plain=plain, width=config.width, input_shape=x_train.shape[1:],
@@ -172,7 +193,8 @@ def train_one(
     echo(
         f"{name}: {model.count_params():,} parameters; {p.epochs} epochs x {p.steps_per_epoch} "
         f"steps, global batch {p.global_batch} ({p.per_replica_batch} x {replicas}), "
-        f"peak lr {p.peak_lr:g}, {p.recipe} recipe"
+        f"peak lr {p.peak_lr:g}, {p.recipe} recipe, {model.dtype_policy.name}, "
+        f"XLA {'on' if model.jit_compile else 'off'}"
     )
     history = [
         keras.callbacks.CSVLogger(str(model_dir / "log.csv"), append=True),
@@ -194,6 +216,8 @@ def train_one(
         "test_loss": float(test_loss),
         "paper_error": (paper.PLAIN_ERROR if plain else paper.TABLE6_ERROR).get(depth),
         "steps": int(model.optimizer.iterations.numpy()),
+        "precision": model.dtype_policy.name,
+        "xla": bool(model.jit_compile),
         "plan": p.as_dict(),
         "curve": {
             "step": [(r["epoch"] + 1) * p.steps_per_epoch for r in log],
