@@ -98,7 +98,7 @@ register(Problem(
 def _stage_losses(answer) -> np.ndarray:
     values = number_list(None, "stage_losses")(answer)
     if values.size < 3:
-        raise AnswerTypeError("give the loss after the input projection and after every block")
+        raise AnswerTypeError("give the loss of x_0 and the loss after every block")
     return values
 
 
@@ -128,9 +128,9 @@ register(Problem(
     assignment=ASSIGNMENT,
     kind="pencil+experiment",
     statement=(
-        "Read x_l = x_0 + sum_{i<l} F_i(x_i) as an ensemble prediction. Derive the negative "
-        "gradient of two losses with respect to the prediction f, then train a residual MLP "
-        "and check that every block moves its input along -dL/dx_l."
+        "Read x_l = x_0 + sum_{i<l} F_i(x_i) as an ensemble prediction of a target t. Derive "
+        "the negative gradient of two losses with respect to the prediction f, then train a "
+        "residual stack and check that every block moves x_l along -dL/dx_l = t - x_l."
     ),
     parts=[
         Part("neg_grad_squared", Expression(lambda f, t: t - f,
@@ -143,16 +143,16 @@ register(Problem(
              prompt="-dL/df for L = log(1 + exp(-y f)), y in {-1, +1}"),
         Part("stage_losses", Property([_losses_fall], convert=_stage_losses,
                                       description="the ensemble improves stage by stage"),
-             prompt="loss of the partial sums x_0, x_1, ..., x_L (read out by the head)"),
+             prompt="mean of ||x_l - t||^2 / 2 for the partial sums x_0, x_1, ..., x_L"),
         Part("alignments", Property([_aligned], convert=_alignment,
                                     description="every block follows the negative gradient"),
-             prompt="mean cos(F_l(x_l), -dL/dx_l), one per block"),
+             prompt="mean cos(F_l(x_l), t - x_l), one per block"),
     ],
     hints=[
         "Differentiate with respect to f and flip the sign.",
         "d/df log(1 + exp(-y f)) = -y exp(-y f) / (1 + exp(-y f)); simplify.",
-        "Evaluate the head on each x_l to get the stage losses; get dL/dx_l with a "
-        "GradientTape that watches x_l.",
+        "A Keras model with every x_l as an output gives all stages at once; F_l(x_l) is "
+        "x_{l+1} - x_l.",
     ],
 ))
 

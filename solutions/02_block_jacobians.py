@@ -1,0 +1,301 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   resnet_tf:
+#     assignment: block_jacobians
+#     problems: ['3169686', '3187046', '3170031', '3169959']
+# ---
+
+# %% [markdown]
+# # Assignment 2: Inside a block, the Jacobian $I + J_F$<!-- BEGIN SOLUTION --> (worked solutions)<!-- END SOLUTION -->
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/resnet-tf/resnet-tf-companion/blob/main/solutions/02_block_jacobians.ipynb)
+#
+# A residual block $y = x + F(x)$ has Jacobian $I + J_F$. These four problems take that
+# identity apart: by hand (3169686), measured on a Keras block (3187046), when the
+# branch is switched off (3170031), and when the ReLU sits after the addition instead of
+# inside the branch (3169959).
+#
+# **How to work.** Replace every `...` with your answer and run the `check(...)` cell
+# below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
+# `hint("ID", 2)` gives more help. Formulas may be functions or strings such as
+# `"1 + sigma**2"`.
+
+# %%
+# Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
+# Keras are already there and are not reinstalled. Elsewhere it does nothing.
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "resnet_tf @ git+https://github.com/resnet-tf/resnet-tf-companion@main"], check=True)
+
+import resnet_tf
+from resnet_tf.colab import report
+
+report()
+
+# %%
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from resnet_tf.blocks import dense_block
+from resnet_tf.exercises import check, hint
+
+resnet_tf.seed_everything(0)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Problem 3169686: the block Jacobian by hand
+#
+# Column vectors here: $y = x + W_2\,\mathrm{relu}(W_1 x)$ with $W_1$ of shape $(m, n)$
+# and $W_2$ of shape $(n, m)$.
+#
+# 1. `block_jacobian(W1, W2, x)`: return $\partial y / \partial x$ as an $(n, n)$ array.
+# 2. `eigenvalues`: the three eigenvalues of $I + J_F$ for the branch Jacobian `J_F` below.
+# 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^5$.
+
+# %%
+J_F = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
+
+
+def block_jacobian(W1, W2, x):
+    """dy/dx for y = x + W2 relu(W1 x)."""
+    # BEGIN SOLUTION
+    mask = (W1 @ x > 0).astype(float)
+    return np.eye(x.size) + W2 @ (mask[:, None] * W1)
+    # END SOLUTION
+
+
+# BEGIN SOLUTION
+eigenvalues = 1 + np.diag(J_F)  # J_F is triangular: its eigenvalues are on the diagonal
+radius_5 = np.max(np.abs(eigenvalues)) ** 5
+# END SOLUTION
+
+# %%
+check("3169686", {"block_jacobian": block_jacobian, "eigenvalues": eigenvalues,
+                  "radius_5": radius_5})
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Worked solution.** Differentiating term by term, $\partial y/\partial x = I + W_2 D W_1$
+# with $D = \mathrm{diag}(\mathbb 1[W_1 x > 0])$: only the hidden units that are switched on
+# pass a derivative. If $J_F v = \lambda v$ then $(I + J_F)v = v + \lambda v =
+# (1 + \lambda)v$, so the eigenvectors stay and every eigenvalue moves right by one. For the
+# triangular $J_F$ the eigenvalues $-0.5, 0.2, -1.2$ become $0.5, 1.2, -0.2$, and the
+# fifth power has spectral radius $1.2^5 \approx 2.49$. Note what the shift does *not*
+# guarantee: an eigenvalue of $J_F$ near $-1$ becomes one near $0$, and one near $-2$
+# lands near $-1$. The identity helps when the branch makes small corrections, which is
+# what training with shortcuts tends to produce.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ## Problem 3187046: the shift, measured on a Keras block
+#
+# The cell below builds one residual Dense block of width 8 with `resnet_tf.blocks.dense_block`
+# (branch: Dense 8 + ReLU, then Dense 8) and small random weights. It gives you `block`
+# (the map $x \mapsto x + F(x)$) and `branch` ($x \mapsto F(x)$), both Keras models.
+#
+# 1. `shift_error`: at the point `x0`, compute both Jacobians with `tf.GradientTape`, take
+#    their eigenvalues, match each eigenvalue $\mu$ of the block with the nearest
+#    $1 + \lambda$, and report the largest mismatch.
+# 2. `radii`: the pair ($\max|\mu - 1|$ over the block's eigenvalues, spectral radius of
+#    $J_F$).
+# 3. `plain_power`, `residual_power`: if $J_F$ has eigenvalues $-0.3, 0.1, 0.05$, the
+#    spectral radii of $J_F^{10}$ (ten plain layers) and of $(I + J_F)^{10}$ (ten blocks).
+
+# %%
+inputs = keras.Input((8,))
+outputs = dense_block(inputs, 8, branch_layers=2, name="block",
+                      kernel_initializer=keras.initializers.RandomNormal(stddev=0.15, seed=1))
+block = keras.Model(inputs, outputs)
+branch = keras.Model(inputs, block.get_layer("block_2_dense").output)
+x0 = tf.constant(rng.standard_normal((1, 8)), dtype="float32")
+
+
+def jacobian_at(model, x):
+    """The (8, 8) Jacobian of a Keras model at one input of shape (1, 8)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x)
+    return tape.jacobian(y, x).numpy().reshape(8, 8).astype("float64")
+
+
+# BEGIN PROMPT
+# shift_error = ...  # YOUR ANSWER HERE
+# radii = ...  # YOUR ANSWER HERE
+# plain_power = ...  # YOUR ANSWER HERE
+# residual_power = ...  # YOUR ANSWER HERE
+# END PROMPT
+# BEGIN SOLUTION
+mu = np.linalg.eigvals(jacobian_at(block, x0))
+lam = np.linalg.eigvals(jacobian_at(branch, x0))
+shift_error = max(np.min(np.abs(m - (1 + lam))) for m in mu)
+radii = (np.max(np.abs(mu - 1)), np.max(np.abs(lam)))
+plain_power = max(abs(v) for v in (-0.3, 0.1, 0.05)) ** 10
+residual_power = max(abs(1 + v) for v in (-0.3, 0.1, 0.05)) ** 10
+print(f"shift error below 1e-6: {shift_error < 1e-6}; max|mu - 1| = {radii[0]:.4f}, rho(J_F) = {radii[1]:.4f}")
+print(f"ten plain layers: {plain_power:.2e}; ten residual blocks: {residual_power:.3f}")
+# END SOLUTION
+
+# %%
+check("3187046", {"shift_error": shift_error, "radii": radii, "plain_power": plain_power,
+                  "residual_power": residual_power})
+
+# %%
+# BEGIN SOLUTION NO PROMPT
+fig, ax = plt.subplots(figsize=(4.5, 4))
+circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+ax.plot(circle.real, circle.imag, color="gray", lw=0.8)
+ax.scatter(lam.real, lam.imag, label="eig(J_F), branch")
+ax.scatter(mu.real, mu.imag, marker="x", label="eig(I + J_F), block")
+ax.set_aspect("equal")
+ax.legend(fontsize=8)
+ax.set_title("The identity moves the spectrum from 0 to 1")
+plt.show()
+assert np.all(np.abs(mu - 1) < 1) and np.all(np.abs(lam) < 1)
+# END SOLUTION
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Worked solution.** The Keras block computes exactly $x + F(x)$, so its Jacobian is
+# $I + J_F$ and the two spectra agree up to float32 rounding once each $\mu$ is paired with
+# its $1 + \lambda$ (`eigvals` returns them in arbitrary order, so matching is needed).
+# With small weights the branch eigenvalues cluster near 0 and the block's near 1: the
+# block is close to the identity, as the figure shows. Powers make the point about depth:
+# ten plain layers with these eigenvalues shrink every direction to at most
+# $0.3^{10} \approx 6 \times 10^{-6}$, while ten residual blocks keep every direction
+# between $0.7^{10} \approx 0.03$ and $1.1^{10} \approx 2.6$.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ## Problem 3170031: a dead ReLU branch does not stop the gradient
+#
+# A block $y = x + \mathrm{relu}(W x + b)$ receives the upstream gradient
+# $g = \partial L / \partial y$.
+#
+# 1. `input_gradient(W, b, x, g)`: return $\partial L / \partial x$ (column vectors).
+# 2. `residual_ratio`: with the Keras layer below, whose bias of $-10$ keeps every ReLU off,
+#    measure $\lVert \partial L/\partial x \rVert / \lVert \partial L/\partial y \rVert$ for
+#    the residual block with `tf.GradientTape` (use $L = \sum_i g_i y_i$ with the given `g`).
+# 3. `plain_norm`: the same gradient norm $\lVert \partial L/\partial x \rVert$ for the plain
+#    layer $y = \mathrm{relu}(W x + b)$.
+
+# %%
+dead = keras.layers.Dense(6, activation="relu", bias_initializer=keras.initializers.Constant(-10.0),
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=2))
+x_in = tf.constant(rng.standard_normal((1, 6)), dtype="float32")
+g = tf.constant(rng.standard_normal((1, 6)), dtype="float32")
+
+
+def input_gradient(W, b, x, g):
+    """dL/dx for y = x + relu(W x + b), given g = dL/dy."""
+    # BEGIN SOLUTION
+    active = (W @ x + b > 0).astype(float)
+    return g + W.T @ (active * g)
+    # END SOLUTION
+
+
+# BEGIN PROMPT
+# residual_ratio = ...  # YOUR ANSWER HERE
+# plain_norm = ...  # YOUR ANSWER HERE
+# END PROMPT
+# BEGIN SOLUTION
+with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x_in)
+    loss_residual = tf.reduce_sum(g * (x_in + dead(x_in)))
+    loss_plain = tf.reduce_sum(g * dead(x_in))
+residual_ratio = float(tf.norm(tape.gradient(loss_residual, x_in)) / tf.norm(g))
+grad_plain = tape.gradient(loss_plain, x_in)
+plain_norm = float(tf.norm(grad_plain))
+print(f"residual: {residual_ratio:.6f} of the upstream gradient; plain: {plain_norm:.1f}")
+# END SOLUTION
+
+# %%
+check("3170031", {"input_gradient": input_gradient, "residual_ratio": residual_ratio,
+                  "plain_norm": plain_norm})
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Worked solution.** The chain rule gives two terms,
+# $\partial L/\partial x = g + W^\top (\mathbb 1[Wx + b > 0] \odot g)$: the shortcut
+# hands $g$ over untouched and the branch adds its own share. When every pre-activation is
+# negative the mask is zero, the second term vanishes, and exactly $g$ arrives at $x$: the
+# ratio is 1 to float precision. Without the shortcut the only route is the masked one, so
+# nothing arrives at all, and nothing upstream of this layer can learn from this example.
+# In a deep plain net a single dead layer cuts every path; in a residual net it only
+# removes the paths that use that branch.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ## Problem 3169959: pre- or post-activation?
+#
+# A one-dimensional model of the two placements. The branch is $F(x) = w x$ with
+# $x \sim \mathcal N(0, 1)$ and $w \sim \mathcal N(0, \sigma^2)$ independent.
+#
+# - post-activation: $y = \mathrm{relu}(x + w x)$;
+# - pre-activation (ReLU inside the branch only): $y = x + \mathrm{relu}(w x)$.
+#
+# 1. `post`, `pre`: $\mathbb E[(\partial y/\partial x)^2]$ for each, as formulas in `sigma`.
+# 2. `mc_estimates`: the pair (pre, post) estimated by Monte Carlo with $\sigma = 0.5$ and
+#    at least $10^5$ samples.
+
+# %%
+n_samples, sigma = 200_000, 0.5
+xs = rng.standard_normal(n_samples)
+ws = sigma * rng.standard_normal(n_samples)
+
+# BEGIN SOLUTION
+post = lambda sigma: (1 + sigma**2) / 2  # noqa: E731
+pre = lambda sigma: 1 + sigma**2 / 2  # noqa: E731
+d_post = (1 + ws) * ((1 + ws) * xs > 0)
+d_pre = 1 + ws * (ws * xs > 0)
+mc_estimates = (np.mean(d_pre**2), np.mean(d_post**2))
+print(f"pre {mc_estimates[0]:.3f} (exact {pre(sigma):.3f}), "
+      f"post {mc_estimates[1]:.3f} (exact {post(sigma):.3f})")
+# END SOLUTION
+
+# %%
+check("3169959", {"post": post, "pre": pre, "mc_estimates": mc_estimates})
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Worked solution.** Post-activation: $\partial y/\partial x = (1 + w)\,
+# \mathbb 1[(1 + w)x > 0]$. For any fixed $w$ the sign of $(1+w)x$ is that of a symmetric
+# variable, so the indicator is 1 half of the time, independently of $(1+w)^2$:
+# $\mathbb E = \tfrac12 \mathbb E[(1 + w)^2] = (1 + \sigma^2)/2$. Pre-activation:
+# $\partial y/\partial x = 1 + w\,\mathbb 1[wx > 0]$, and
+# $\mathbb E[(1 + w\mathbb 1)^2] = 1 + 2\mathbb E[w \mathbb 1[wx>0]] +
+# \mathbb E[w^2 \mathbb 1[wx > 0]] = 1 + 0 + \sigma^2/2$ (given $w$, the indicator has
+# probability 1/2, and $\mathbb E[w] = 0$). The difference is exactly $1/2$ for every
+# $\sigma$: the post-activation ReLU zeroes the *whole* signal, shortcut included, for half
+# of the inputs, while the pre-activation design leaves the shortcut's 1 untouched. Stacked
+# over many blocks, the post-activation factor below 1 (for small $\sigma$) compounds.
+# <!-- END SOLUTION -->
+
+# %%
+# BEGIN SOLUTION NO PROMPT
+sigmas = np.linspace(0, 2, 50)
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.plot(sigmas, pre(sigmas), label="pre-activation: 1 + s^2/2")
+ax.plot(sigmas, post(sigmas), label="post-activation: (1 + s^2)/2")
+ax.axhline(1, color="gray", lw=0.6)
+ax.set_xlabel("sigma")
+ax.set_ylabel("E[(dy/dx)^2]")
+ax.legend(fontsize=8)
+plt.show()
+assert np.allclose(pre(sigmas) - post(sigmas), 0.5)
+# END SOLUTION
