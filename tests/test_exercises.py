@@ -1,0 +1,181 @@
+"""check() / grade(): verdicts, types, hidden checks, the grade log, and the problem bank."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from resnet_tf.exercises import (
+    ASSIGNMENTS,
+    GRADE_LOG_ENV,
+    PROBLEMS,
+    Result,
+    assignments,
+    check,
+    grade,
+    hint,
+)
+from resnet_tf.exercises.bank import block_design, dynamics, residual_functions
+from resnet_tf.exercises.checkers import (
+    AnswerTypeError,
+    Expression,
+    Number,
+    Numbers,
+    Unanswered,
+    WrongAnswer,
+    as_number,
+)
+
+IDS = ("3113800 3114054 3134457 3143490 3169653 3169686 3169730 3169938 3169942 3169959 "
+       "3169967 3169972 3169973 3170003 3170015 3170021 3170031 3185064 3187046 3223766").split()
+
+SCALAR_RIGHT = {"plain_gain": lambda a, L: a**L, "residual_gain": "(1 + a)^L", "depth": 20}
+
+
+def test_every_cited_problem_is_registered_once():
+    assert sorted(PROBLEMS) == sorted(IDS)
+    listed = [i for ids in assignments().values() for i in ids]
+    assert sorted(listed) == sorted(IDS) and len(listed) == len(set(listed))
+
+
+def test_problem_fields_and_assignments():
+    assert 4 <= len(assignments()) <= 5
+    assert list(assignments()) == list(ASSIGNMENTS)
+    for problem in PROBLEMS.values():
+        assert problem.title and problem.statement and problem.hints
+        assert problem.points == sum(p.points for p in problem.parts) > 0
+        assert problem.assignment in ASSIGNMENTS
+        assert "correct" not in problem.title.lower()
+
+
+def test_all_parts_right_pass():
+    result = grade("3113800", SCALAR_RIGHT)
+    assert isinstance(result, Result)
+    assert (result.status, result.score, result.max_score) == ("passed", 3.0, 3.0)
+    assert "correct" in result.output
+
+
+def test_partial_credit_and_unanswered_parts():
+    result = grade("3113800", {"plain_gain": "a**L"})
+    assert result.status == "failed" and result.score == 1.0 and result.max_score == 3.0
+    assert [p.status for p in result.parts] == ["passed", "unanswered", "unanswered"]
+
+
+@pytest.mark.parametrize("blank", [..., None, {"plain_gain": ..., "depth": None}])
+def test_placeholders_are_unanswered(blank, capsys):
+    assert grade("3113800", blank).status == "unanswered"
+    check("3113800", blank)
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "correct" not in out.replace("not answered", "")
+
+
+def test_wrong_answer_gets_a_hint_without_the_value(capsys):
+    check("3170003", {"macs_ratio": 12.0})
+    out = capsys.readouterr().out
+    assert "wrong" in out and "hint" in out
+    assert "16.9" not in out
+
+
+def test_wrong_types_get_specific_messages():
+    assert "not a string" in grade("3113800", {"depth": "20"}).parts[2].message
+    assert "single number" in grade("3113800", {"depth": [20, 21]}).parts[2].message
+    assert "whole number" in grade("3113800", {"depth": 20.5}).parts[2].message
+    assert "dict with the keys" in grade("3113800", 20).output
+    assert "unknown part" in grade("3113800", {"depths": 20}).output
+    shape = grade("3169686", {"block_jacobian": lambda W1, W2, x: np.zeros(3)}).parts[0].message
+    assert "shape" in shape
+    assert "only the variables" in grade("3113800", {"plain_gain": "b**L"}).parts[0].message
+
+
+def test_student_code_errors_become_status_error():
+    result = grade("3113800", {"plain_gain": lambda a, L: 1 / 0})
+    assert result.status == "error" and "ZeroDivisionError" in result.parts[0].message
+
+
+def test_stub_function_is_unanswered_and_missing_return_is_flagged():
+    def stub(W1, W2, x):
+        ...
+
+    assert grade("3169686", {"block_jacobian": stub}).status == "unanswered"
+
+
+def test_hidden_cases_catch_hard_coding():
+    """A function right on the visible cases only passes the visible checks, not the hidden."""
+    checker = PROBLEMS["3170003"].parts[0].checker
+    visible = checker._all_cases(hidden=False)
+    table = {args: block_design.basic_params(*args) for args in visible}
+
+    def memorised(c_in, c_out):
+        return table.get((c_in, c_out), 0)
+
+    answer = {"basic_params": memorised}
+    assert grade("3170003", answer, hidden=False).parts[0].status == "passed"
+    assert grade("3170003", answer, hidden=True).parts[0].status == "failed"
+
+
+def test_unknown_problem_never_raises(capsys):
+    assert grade("42", 1).status == "error"
+    check("42", 1)
+    assert "no problem" in capsys.readouterr().out
+
+
+def test_grade_log_appends_hidden_results(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "grades.jsonl"
+    monkeypatch.setenv(GRADE_LOG_ENV, str(log))
+    check("3113800", SCALAR_RIGHT)
+    check("3113800", {"plain_gain": lambda a, L: 1 / 0})
+    check("3169938", object())
+    check("3113800", ...)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["passed", "error", "failed", "unanswered"]
+    for record in records:
+        assert {"problem", "score", "max_score", "status", "output"} <= set(record)
+    assert records[0]["score"] == records[0]["max_score"] == 3.0
+
+
+def test_grade_log_survives_an_unwritable_path(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv(GRADE_LOG_ENV, str(tmp_path / "missing" / "dir" / "log.jsonl"))
+    check("3113800", SCALAR_RIGHT)
+    assert "correct" in capsys.readouterr().out
+
+
+def test_hint_levels(capsys):
+    hint("3169653", 2)
+    out = capsys.readouterr().out
+    assert out.count("hint") == 2
+
+
+def test_checker_primitives():
+    assert Number(2.0).check(np.float32(2.0)) and Number(2.0).check(np.array([2.0]))
+    with pytest.raises(WrongAnswer, match="sign"):
+        Number(2.0, hint="").check(-2.0)
+    with pytest.raises(AnswerTypeError):
+        as_number(True)
+    with pytest.raises(Unanswered):
+        as_number(...)
+    Numbers([1, 0, -1], ordered=False).check([0, -1, 1])
+    with pytest.raises(AnswerTypeError, match="3 numbers"):
+        Numbers([1, 0, -1]).check([0, 1])
+    square = Expression(lambda x: x**2, lambda rng: (rng.uniform(-2, 2),), ("x",))
+    assert square.check("x^2") and square.check(lambda x: x * x)
+    with pytest.raises(AnswerTypeError, match="not valid"):
+        square.check("x**")
+
+
+def test_reference_functions_match_closed_forms():
+    assert dynamics.max_stable_step(-10) == pytest.approx(0.2)
+    assert dynamics.max_stable_step(1 + 1j) == 0.0
+    assert dynamics.is_stable(np.diag([-1.0, -2.0])) and not dynamics.is_stable(np.eye(2))
+    assert residual_functions.total_variation(np.linspace(0, 1, 11)) == pytest.approx(1.0)
+    assert block_design.bottleneck_params(256, 64, 256) == 69632
+
+
+@pytest.mark.parametrize("problem_id", IDS)
+def test_outputs_are_json_serialisable(problem_id):
+    for answer in (..., {"x": 1}, 1.0, "text"):
+        record = grade(problem_id, answer).to_json()
+        json.dumps(record)
+        assert re.match(r"passed|failed|unanswered|error", record["status"])
