@@ -272,6 +272,39 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert again["results"][0]["test_error"] == result["test_error"]
 
 
+def test_steps_per_call_divides_the_epoch():
+    from resnet_tf.reproduce.runner import steps_per_call
+
+    assert steps_per_call(32, 48) == 24 and steps_per_call(32, 390) == 30
+    assert steps_per_call(1, 390) == 1 and steps_per_call(8, 3) == 3
+
+
+XLA_SCRIPT = """
+from resnet_tf.reproduce import Table6Config, run_table6
+import resnet_tf.reproduce.runner as runner
+runner.distribute.device_kind = lambda strategy=None: "gpu"   # take the GPU defaults
+r = run_table6(Table6Config(depths=(8,), dataset="synthetic", epochs=2, steps_per_epoch=3,
+                            batch_size=32, width=4, steps_per_execution=3, verbose=0,
+                            out=__import__("sys").argv[1]), echo=lambda s: None)
+res = r["results"][0]
+assert res["xla"] and res["precision"] == "mixed_float16" and res["steps"] == 6, res
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_gpu_defaults_compile_with_xla_and_mixed_precision(tmp_path):
+    """The GPU path (mixed_float16, XLA, several steps per call) traced and run on the CPU."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-c", XLA_SCRIPT, str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
 def test_paper_numbers():
     assert [paper.TABLE6_ERROR[d] for d in paper.DEFAULT_DEPTHS] == [8.75, 7.51, 7.17, 6.97,
                                                                      6.43]

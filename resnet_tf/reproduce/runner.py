@@ -131,6 +131,19 @@ def completed_epochs(backup: Path) -> int:
         return 0
 
 
+def steps_per_call(requested: int, steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` not above ``requested``.
+
+    Keras rounds an epoch up to whole calls of ``steps_per_execution`` steps;
+    a divisor keeps every epoch at exactly ``steps_per_epoch`` steps, which the
+    schedule and the resumed input stream count on.
+    """
+    for k in range(max(1, min(requested, steps_per_epoch)), 0, -1):
+        if steps_per_epoch % k == 0:
+            return k
+    return 1
+
+
 def _allow_nondeterminism(echo: Callable[[str], None]) -> None:
     """Switch TensorFlow's op determinism off for a GPU/TPU run.
 
@@ -182,7 +195,9 @@ def train_one(
             depth, plain=plain, width=config.width, input_shape=x_train.shape[1:],
             classes=int(y_train.max()) + 1, classifier_activation=None, name=name,
         )
-        recipe.compile_for(model, p, jit_compile=jit, steps_per_execution=steps_per_execution)
+        recipe.compile_for(model, p, jit_compile=jit,
+                           steps_per_execution=steps_per_call(steps_per_execution,
+                                                              p.steps_per_epoch))
     backup = model_dir / "backup"
     done_epochs = completed_epochs(backup)
     if done_epochs:
