@@ -202,22 +202,27 @@ def choose_assignment(
 # --------------------------------------------------------------------------- output dir
 
 
+def check_output(out_dir: Path, force: bool) -> None:
+    """Raise :class:`UsageError` if ``out_dir`` is a file, or holds files and not ``force``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        previous = (" (it holds an earlier grading run)"
+                    if (out_dir / MANIFEST).exists() else "")
+        raise UsageError(
+            f"the output folder {out_dir} is not empty{previous}; choose a new folder "
+            "or pass --force to replace the grader's files in it"
+        )
+
+
 def prepare_output(out_dir: Path, force: bool) -> None:
     """Create ``out_dir``, refusing one that already holds files unless ``force``.
 
     With ``force``, the files a previous run listed in its manifest are removed first
     (only those, and only inside ``out_dir``); other files are left alone.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} exists and is not a folder")
+    check_output(out_dir, force)
     if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not force:
-            previous = (" (it holds an earlier grading run)"
-                        if (out_dir / MANIFEST).exists() else "")
-            raise UsageError(
-                f"the output folder {out_dir} is not empty{previous}; choose a new folder "
-                "or pass --force to replace the grader's files in it"
-            )
         _remove_previous_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -391,8 +396,7 @@ def grade_class(
 
     options = options or Options()
     out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} exists and is not a folder")
+    check_output(out_dir, options.force)
     notebooks = find_notebooks(paths, exclude=out_dir)
     if not notebooks:
         raise UsageError("no submissions found (looked for *.ipynb files in: "

@@ -171,17 +171,20 @@ async def execute_notebook(
     outcome, message = "completed", ""
     stderr_path = log_dir / "kernel-stderr.txt"
     stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in the finally below
+    task = asyncio.ensure_future(client.async_execute(
+        env=kernel_environment(log_path), cwd=str(workdir), cleanup_kc=True, stderr=stderr,
+    ))
     try:
-        await asyncio.wait_for(
-            client.async_execute(
-                env=kernel_environment(log_path), cwd=str(workdir), cleanup_kc=True,
-                stderr=stderr,
-            ),
-            timeout=notebook_timeout,
-        )
-    except asyncio.TimeoutError:
-        outcome = "timeout"
-        message = f"the notebook ran longer than {notebook_timeout:g} s in total and was stopped"
+        done, _ = await asyncio.wait({task}, timeout=notebook_timeout)
+        if not done:
+            # nbclient turns the cancellation into its own errors: ignore what it raises
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            outcome = "timeout"
+            message = (f"the notebook ran longer than {notebook_timeout:g} s in total "
+                       "and was stopped")
+        else:
+            task.result()
     except DeadKernelError:
         outcome, message = "kernel_died", _death_message(km, stderr_path)
     except Exception as exc:  # noqa: BLE001 - anything the kernel machinery throws
@@ -191,6 +194,9 @@ async def execute_notebook(
             outcome = "kernel_failed"
             message = f"the kernel could not run the notebook: {type(exc).__name__}: {exc}"
     finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await _shutdown(km)
         stderr.close()
     records, bad = read_log(log_path)
