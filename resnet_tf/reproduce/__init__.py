@@ -98,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> Table6Config:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``reproduce table6``; returns the exit code (1: refused, 130: interrupted)."""
+    from ..data import DatasetUnavailableError
     from ..models import blocks_per_stage
 
     for depth in args.depths:
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     try:
         run_table6(config, resume=args.resume)
-    except RunExistsError as error:
+    except (RunExistsError, DatasetUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -72,7 +72,10 @@ def model_names(config: Table6Config) -> list[tuple[str, int, bool]]:
 
 
 def prepare_run_dir(config: Table6Config, resume: bool) -> Path:
-    """Create the run directory, or check it may be resumed; never clobber a run.
+    """Check the run directory may be started (or resumed); never clobber a run.
+
+    The directory itself is created later, once the data have loaded, so a
+    failed start leaves nothing behind that would block the next attempt.
 
     Raises :class:`RunExistsError` when ``config.out`` already holds files and
     ``resume`` is false, or when resuming with different settings.
@@ -96,8 +99,6 @@ def prepare_run_dir(config: Table6Config, resume: bool) -> Path:
                 f"cannot resume {out} with different settings ({details}); repeat the original "
                 "command with --resume, or choose a new --out directory"
             )
-        return out
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -264,6 +265,8 @@ def run_table6(
     from . import report
 
     run_dir = prepare_run_dir(config, resume)
+    splits, flip = pipeline.load(config.dataset, config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
     strategy = distribute.resolve_strategy(config.strategy)
     device = distribute.device_kind(strategy)
     replicas = strategy.num_replicas_in_sync
@@ -287,7 +290,6 @@ def run_table6(
     if device == "cpu" and config.epochs is None and not config.fast:
         echo("no GPU or TPU: the paper's full schedule would take days on a CPU; use --epochs "
              "and --steps-per-epoch for a rehearsal")
-    splits, flip = pipeline.load(config.dataset, config.seed)
     results = []
     try:
         keras.mixed_precision.set_global_policy(policy)
