@@ -29,11 +29,11 @@ def test_compile_reads_logits_or_probabilities():
     probs = training.compile_model(models.mlp(1, output_dim=3, output_activation="softmax"), 1, 1)
     logits = training.compile_model(models.mlp(1, output_dim=3), 1, 1)
     assert probs.loss.from_logits is False and logits.loss.from_logits is True
-    assert probs.optimizer.momentum == 0.9 and probs.optimizer.weight_decay == 1e-4
+    assert probs.optimizer.momentum == 0.9 and probs.optimizer.l2 == 1e-4
 
 
 def test_label_smoothing_loss():
-    loss = training._SmoothedSparseCE(0.1, from_logits=False)
+    loss = training.SmoothedCrossEntropy(0.1, from_logits=False)
     value = float(loss(np.array([0]), np.array([[0.9, 0.05, 0.05]], "float32")))
     target = np.array([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])
     expected = -(target * np.log([0.9, 0.05, 0.05])).sum()

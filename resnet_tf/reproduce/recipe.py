@@ -31,6 +31,7 @@ import math
 import keras
 
 from .. import distribute
+from ..training import CoupledSGD, SmoothedCrossEntropy  # noqa: F401  (part of the recipe)
 from . import paper
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -200,60 +201,6 @@ class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="resnet_tf")
-class CoupledSGD(keras.optimizers.SGD):
-    r"""SGD with momentum and the paper's L2 weight decay inside the gradient.
-
-    .. math:: g \leftarrow g + \lambda w, \qquad v \leftarrow \mu v - \eta g, \qquad
-              w \leftarrow w + v
-
-    (Nesterov: :math:`w \leftarrow w + \mu v - \eta g`). This is the gradient of
-    :math:`L + \tfrac{\lambda}{2}\|w\|^2`, as in the paper, applied to every
-    trainable variable. ``l2`` is :math:`\lambda`.
-    """
-
-    def __init__(self, l2: float = 1e-4, **kwargs):
-        kwargs.pop("weight_decay", None)
-        super().__init__(**kwargs)
-        self.l2 = float(l2)
-
-    def update_step(self, gradient, variable, learning_rate):
-        from keras import ops
-
-        if self.l2:
-            gradient = ops.add(ops.cast(gradient, variable.dtype),
-                               ops.multiply(ops.cast(self.l2, variable.dtype), variable))
-        return super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "l2": self.l2}
-
-
-@keras.saving.register_keras_serializable(package="resnet_tf")
-class SmoothedCrossEntropy(keras.losses.Loss):
-    r"""Cross-entropy from logits on integer labels, with label smoothing ``s``.
-
-    .. math:: \ell = -\sum_c q_c \log \operatorname{softmax}(z)_c, \qquad
-              q_c = (1 - s)\,[c = y] + s / C
-    """
-
-    def __init__(self, label_smoothing: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        from keras import ops
-
-        classes = ops.shape(y_pred)[-1]
-        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, from_logits=True, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
 def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
     """The Keras dtype policy for ``precision`` on ``device`` (``"cpu"``, ``"gpu"``, ``"tpu"``).
 
@@ -302,7 +249,7 @@ def compile_for(model: keras.Model, p: Plan, jit_compile: bool = False,
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if p.label_smoothing:
-        loss = SmoothedCrossEntropy(p.label_smoothing)
+        loss = SmoothedCrossEntropy(p.label_smoothing, from_logits=True)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
