@@ -250,7 +250,10 @@ def build(root: Path = ROOT, check: bool = False, execute: bool = False,
 
 
 def execute_notebook(source: Path, timeout: int = 900) -> float:
-    """Run ``source`` (percent ``.py``) in a fresh kernel, quick profile; write its ``.ipynb``."""
+    """Run ``source`` (percent ``.py``) in a fresh kernel, quick profile; write its ``.ipynb``.
+
+    Also usable on the masters: ``python -m resnet_tf.exercises.generate solutions/X.py``.
+    """
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -261,7 +264,10 @@ def execute_notebook(source: Path, timeout: int = 900) -> float:
     notebook.metadata["kernelspec"] = {
         "name": "python3", "display_name": "Python 3", "language": "python",
     }
+    # Native (C-level) stderr is not captured, as under pytest: nbval runs kernels that
+    # cannot see it, so storing it would make the stored and fresh outputs differ.
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
                             resources={"metadata": {"path": str(source.parent)}})
     started = time.perf_counter()
     client.execute()
@@ -305,3 +311,12 @@ def register(subparsers) -> None:
                         help="also run the exercise notebooks whose cells changed")
     parser.add_argument("--root", default=str(ROOT), help="repository root (default: this one)")
     parser.set_defaults(func=handler)
+
+
+if __name__ == "__main__":  # execute notebooks: python -m resnet_tf.exercises.generate X.py ...
+    total = 0.0
+    for name in sys.argv[1:]:
+        seconds = execute_notebook(Path(name))
+        total += seconds
+        print(f"{seconds:7.1f} s  {name}", flush=True)
+    print(f"{total:7.1f} s  total")

@@ -4,7 +4,7 @@ The assignments are declared here, in the order they are handed out; inside each
 the order of registration is the order of the problems in the assignment notebook.
 """
 
-from ..core import define_assignment
+from ..core import PROBLEMS, assignments, define_assignment
 
 define_assignment("signal_propagation", "Signal propagation: why depth breaks plain nets",
                   "01_signal_propagation")
@@ -23,3 +23,8 @@ from . import (  # noqa: E402,F401 - imported for the registration side effect
     residual_functions,
     signal_propagation,
 )
+
+# Keep PROBLEMS in hand-out order (assignment by assignment), whatever the import order.
+_ordered = {i: PROBLEMS[i] for ids in assignments().values() for i in ids}
+PROBLEMS.clear()
+PROBLEMS.update(_ordered)
