@@ -285,3 +285,30 @@ def _now():
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
+
+
+# ----------------------------------------------------------------------------- kernel failures
+
+
+def test_a_kernel_that_cannot_start_is_retried_then_reported_as_the_graders_fault(tmp_path):
+    import asyncio
+    import sys
+
+    from resnet_tf.grading.grader import KERNEL_ATTEMPTS, grade_submission
+
+    kernels = write_kernelspec(tmp_path / "spec")
+    spec_file = kernels / "resnet-tf-grader" / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    spec["argv"] = [sys.executable, "-c", "raise SystemExit(3)"]
+    spec_file.write_text(json.dumps(spec))
+    path = tmp_path / "a.ipynb"
+    path.write_bytes(_notebook_bytes())
+    submission = collect.Submission(path, "a.ipynb", "a")
+    result = asyncio.run(grade_submission(
+        submission, "demo", ["1"], {"1": 2.0}, {"1": "One"},
+        Options(cell_timeout=5, notebook_timeout=30), kernels,
+    ))
+    assert result.status == "grader_error"
+    assert "could not be started" in result.message
+    assert len([n for n in result.notes if n.startswith("attempt")]) == KERNEL_ATTEMPTS
+    assert result.total == 0 and result.problems[0].status == "not_checked"

@@ -20,6 +20,7 @@ as that submission's status and the next one is graded. Submissions are only rea
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import tempfile
 import time
@@ -35,6 +36,7 @@ from .collect import Submission, UsageError, find_notebooks, name_submissions, s
 from .runner import CellError, execute_notebook, write_kernelspec
 from .scoring import ProblemScore, score_problems
 
+KERNEL_ATTEMPTS = 3  # a kernel that dies before running anything is started again
 MANIFEST = "grading.json"
 GRADEBOOK = "gradebook.csv"
 SUMMARY = "summary.txt"
@@ -302,13 +304,19 @@ async def _grade_into(
         result.message = f"this notebook is for assignment {declared!r}, not {assignment!r}"
         return
 
-    with tempfile.TemporaryDirectory(prefix="resnet-tf-grade-") as tmp:
-        workdir = Path(tmp) / "work"
-        workdir.mkdir()
-        (workdir / "submission.ipynb").write_bytes(data)  # a copy the notebook may see
-        execution = await execute_notebook(
-            notebook, workdir, options.cell_timeout, options.notebook_timeout, kernels_dir,
-        )
+    for attempt in range(1, KERNEL_ATTEMPTS + 1):
+        with tempfile.TemporaryDirectory(prefix="resnet-tf-grade-") as tmp:
+            workdir = Path(tmp) / "work"
+            workdir.mkdir()
+            (workdir / "submission.ipynb").write_bytes(data)  # a copy the notebook may see
+            execution = await execute_notebook(
+                copy.deepcopy(notebook), workdir, options.cell_timeout,
+                options.notebook_timeout, kernels_dir,
+            )
+        if not execution.failed_to_start:
+            break
+        result.notes.append(f"attempt {attempt}: the kernel did not start ({execution.message})")
+        await asyncio.sleep(1.0)
     result.executed = execution.notebook
     result.cell_errors = execution.cell_errors
     if execution.bad_log_lines:
@@ -353,6 +361,8 @@ def _execution_status(execution: Any, notebook: Any) -> tuple[str, str]:
         if len(text) > 120:
             text = text[:117] + "..."
         parts.append(f"{_cell_label(notebook, error.index)} raised {text}")
+    if execution.failed_to_start:
+        return "grader_error", f"the kernel could not be started: {execution.message}"
     if execution.outcome != "completed":
         parts.insert(0, execution.message)
     message = "; ".join(parts)

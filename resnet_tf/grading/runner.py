@@ -18,6 +18,7 @@ variable :data:`GRADE_LOG_ENV`; those lines are the raw material of the grade.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import json
 import os
@@ -67,6 +68,16 @@ class Execution:
     message: str = ""
     seconds: float = 0.0
     notebook: Any = None
+    cells_sent: int = 0
+
+    @property
+    def failed_to_start(self) -> bool:
+        """True when the kernel died or failed before any cell was sent to it.
+
+        Nothing of the submission ran, so the failure is the machine's, not the
+        student's (e.g. a port taken by another process), and a retry is in order.
+        """
+        return self.outcome in ("kernel_died", "kernel_failed") and self.cells_sent == 0
 
 
 def write_kernelspec(folder: str | os.PathLike) -> Path:
@@ -146,8 +157,17 @@ async def execute_notebook(
             errors.append(CellError(cell_index, str(content.get("ename", "Error")),
                                     str(content.get("evalue", ""))))
 
+    sent: list[int] = []
+
+    def on_cell_execute(cell: Any, cell_index: int) -> None:
+        sent.append(cell_index)
+
     spec_manager = KernelSpecManager(kernel_dirs=[str(kernels_dir)], ensure_native_kernel=False)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=spec_manager)
+    if os.name == "posix" and len(str(log_dir)) < 80:
+        # local sockets in a private folder: no TCP ports to race for, nothing on the network
+        km.transport = "ipc"
+        km.ip = str(log_dir / "kernel")
     per_cell = max(1, int(round(cell_timeout)))
     client = NotebookClient(
         notebook,
@@ -164,6 +184,7 @@ async def execute_notebook(
         shutdown_kernel="immediate",
         startup_timeout=120,
         iopub_timeout=4,
+        on_cell_execute=on_cell_execute,
         on_cell_executed=on_cell_executed,
         resources={"metadata": {"path": str(workdir)}},
     )
@@ -199,10 +220,12 @@ async def execute_notebook(
             await asyncio.gather(task, return_exceptions=True)
         await _shutdown(km)
         stderr.close()
+        atexit.unregister(client._cleanup_kernel)  # nbclient leaves it behind on errors
     records, bad = read_log(log_path)
     return Execution(
         outcome=outcome, records=records, bad_log_lines=bad, cell_errors=errors,
         message=message, seconds=time.perf_counter() - started, notebook=notebook,
+        cells_sent=len(sent),
     )
 
 
