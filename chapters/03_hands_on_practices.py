@@ -53,10 +53,11 @@ from resnet_tf.colab import report
 report()
 
 # %%
+# %matplotlib inline
 import warnings
 
 import keras
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -166,9 +167,9 @@ mu, lam = eig["residual"]["eigenvalue"].to_numpy(), branch_eig["eigenvalue"].to_
 print(f"max |mu - 1| (residual blocks) = {np.abs(mu - 1).max():.3f}; "
       f"max |lambda| (plain blocks) = {eig['plain']['modulus'].max():.3f}")
 assert np.abs(mu - 1).max() < 0.3 and eig["plain"]["modulus"].max() < 0.3
-for block in eig["residual"]["block"].unique():
-    m = eig["residual"].query("block == @block")["eigenvalue"].to_numpy()
-    f = branch_eig.query("block == @block")["eigenvalue"].to_numpy()
+for name in eig["residual"]["block"].unique():
+    m = eig["residual"].loc[eig["residual"]["block"] == name, "eigenvalue"].to_numpy()
+    f = branch_eig.loc[branch_eig["block"] == name, "eigenvalue"].to_numpy()
     assert max(np.min(np.abs(v - (1 + f))) for v in m) < 1e-4  # eig(I + J_F) = 1 + eig(J_F)
 
 # %% [markdown]

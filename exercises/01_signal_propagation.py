@@ -48,10 +48,11 @@ from resnet_tf.colab import report
 report()
 
 # %%
-import matplotlib.pyplot as plt
+# %matplotlib inline
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 
-from resnet_tf.exercises import check, hint
+from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 
 resnet_tf.seed_everything(0)
 rng = np.random.default_rng(0)

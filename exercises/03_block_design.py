@@ -45,13 +45,14 @@ from resnet_tf.colab import report
 report()
 
 # %%
+# %matplotlib inline
 import keras
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import tensorflow as tf
 
 from resnet_tf.blocks import bottleneck_block
-from resnet_tf.exercises import check, hint
+from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 from resnet_tf.layers import HighwayGate
 
 resnet_tf.seed_everything(0)

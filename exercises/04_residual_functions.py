@@ -46,15 +46,16 @@ from resnet_tf.colab import report
 report()
 
 # %%
+# %matplotlib inline
 import warnings
-from math import comb
+from math import comb  # noqa: F401 - handy for counting paths
 
 import keras
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.exercises import check, hint
+from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message="The structure of `inputs`")

@@ -45,13 +45,14 @@ from resnet_tf.colab import report
 report()
 
 # %%
+# %matplotlib inline
 import keras
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import tensorflow as tf
 
 from resnet_tf.blocks import bottleneck_block
-from resnet_tf.exercises import check, hint
+from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 from resnet_tf.layers import HighwayGate
 
 resnet_tf.seed_everything(0)
@@ -309,7 +310,7 @@ alpha_max = lambda beta, lip: beta / lip  # noqa: E731
 alpha_example = alpha_max(0.2, 4.0)
 scaled_norm = stack_jacobian_norm(alpha_max(0.2, 2.0), 0.2)
 unscaled_norm = stack_jacobian_norm(1.0, 0.0)
-print(f"scaled: {scaled_norm:.3f}; unscaled: {unscaled_norm:.3g}")
+print(f"scaled: {scaled_norm:.2e}; unscaled: {unscaled_norm:.3g}")
 # END SOLUTION
 
 # %%

@@ -46,15 +46,16 @@ from resnet_tf.colab import report
 report()
 
 # %%
+# %matplotlib inline
 import warnings
-from math import comb
+from math import comb  # noqa: F401 - handy for counting paths
 
 import keras
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.exercises import check, hint
+from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message="The structure of `inputs`")
@@ -170,7 +171,7 @@ neg_grad_logistic = lambda y, f: y / (1 + np.exp(y * f))  # noqa: E731
 fit_full_batch(stack, X4, T4, 300)
 xs = [np.asarray(s) for s in stages(X4)]
 stage_losses = [np.mean(np.sum((x - T4) ** 2, axis=1)) / 2 for x in xs]
-alignments = [cosine(xs[l + 1] - xs[l], T4 - xs[l]).mean() for l in range(n_blocks)]
+alignments = [cosine(xs[k + 1] - xs[k], T4 - xs[k]).mean() for k in range(n_blocks)]
 print("stage losses:", np.round(stage_losses, 3))
 print("alignments:  ", np.round(alignments, 2))
 assert min(alignments) > 0 and stage_losses[-1] < 0.05 * stage_losses[0]
