@@ -190,6 +190,10 @@ def test_kernelspec_uses_this_python_and_environment_is_quiet(tmp_path):
     kernels = write_kernelspec(tmp_path)
     spec = json.loads((kernels / "resnet-tf-grader" / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable
+    from resnet_tf.exercises import GRADE_LOG_ENV
+    from resnet_tf.grading.runner import GRADE_LOG_ENV as ours
+
+    assert ours == GRADE_LOG_ENV
     env = kernel_environment(tmp_path / "log.jsonl")
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3"
     assert env["RESNET_TF_GRADE_LOG"] == str(tmp_path / "log.jsonl")
