@@ -1,10 +1,11 @@
 """Shared unit-test set-up: headless matplotlib, seeded Keras, float32 policy."""
 
-import os
+import matplotlib
+import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-import pytest  # noqa: E402
+# Only this process draws off-screen; notebook kernels started by nbval must not
+# inherit it (an environment variable would reach them), or figures vanish.
+matplotlib.use("Agg")
 
 
 @pytest.fixture(autouse=True)

@@ -2,44 +2,20 @@
 
     python tools/execute_notebooks.py chapters/*.py solutions/*.py exercises/*.py
 
-Each ``X.py`` (jupytext percent format) is read, executed top to bottom in a
-fresh kernel in the ``quick`` profile, and written to ``X.ipynb`` with its
-outputs; the wall time of each notebook is printed (``--json`` saves them).
-Only notebooks whose source changed need re-running, but running all is the
-safe way to refresh stored outputs after a package change.
+Each ``X.py`` (jupytext percent format) runs top to bottom in a fresh kernel in
+the ``quick`` profile (:func:`resnet_tf.notebooks.execute`) and is written to
+``X.ipynb`` with its outputs; the wall time of each notebook is printed
+(``--json`` saves them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
-import jupytext
-import nbformat
-from nbclient import NotebookClient
-
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RESNET_TF_PROFILE": "quick", "PYTHONHASHSEED": "0"}
-
-
-def execute(source: Path, timeout: int = 900) -> float:
-    """Run ``source`` and write its ``.ipynb`` twin; return the seconds it took."""
-    notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python",
-    }
-    client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3",
-        resources={"metadata": {"path": str(source.parent)}},
-    )
-    started = time.perf_counter()
-    client.execute()
-    elapsed = time.perf_counter() - started
-    nbformat.write(notebook, source.with_suffix(".ipynb"))
-    return elapsed
+from resnet_tf.notebooks import execute
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--json", type=Path, help="write {notebook: seconds} here")
     args = parser.parse_args(argv)
-    os.environ.update(QUIET_ENV)
     times = {}
     for source in args.sources:
         if source.suffix != ".py":

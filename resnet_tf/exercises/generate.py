@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import re
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..notebooks import execute as execute_notebook
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 BEGIN_PROMPT, END_PROMPT = "# BEGIN PROMPT", "# END PROMPT"
@@ -249,33 +249,6 @@ def build(root: Path = ROOT, check: bool = False, execute: bool = False,
     return problems
 
 
-def execute_notebook(source: Path, timeout: int = 900) -> float:
-    """Run ``source`` (percent ``.py``) in a fresh kernel, quick profile; write its ``.ipynb``.
-
-    Also usable on the masters: ``python -m resnet_tf.exercises.generate solutions/X.py``.
-    """
-    import jupytext
-    import nbformat
-    from nbclient import NotebookClient
-
-    os.environ.update({"TF_CPP_MIN_LOG_LEVEL": "3", "RESNET_TF_PROFILE": "quick",
-                       "PYTHONHASHSEED": "0"})
-    notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python",
-    }
-    # Native (C-level) stderr is not captured, as under pytest: nbval runs kernels that
-    # cannot see it, so storing it would make the stored and fresh outputs differ.
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
-                            resources={"metadata": {"path": str(source.parent)}})
-    started = time.perf_counter()
-    client.execute()
-    elapsed = time.perf_counter() - started
-    nbformat.write(notebook, source.with_suffix(".ipynb"))
-    return elapsed
-
-
 def handler(args: argparse.Namespace) -> int:
     """``python -m resnet_tf exercises build [--check] [--execute]``."""
     if args.action != "build":
@@ -311,12 +284,3 @@ def register(subparsers) -> None:
                         help="also run the exercise notebooks whose cells changed")
     parser.add_argument("--root", default=str(ROOT), help="repository root (default: this one)")
     parser.set_defaults(func=handler)
-
-
-if __name__ == "__main__":  # execute notebooks: python -m resnet_tf.exercises.generate X.py ...
-    total = 0.0
-    for name in sys.argv[1:]:
-        seconds = execute_notebook(Path(name))
-        total += seconds
-        print(f"{seconds:7.1f} s  {name}", flush=True)
-    print(f"{total:7.1f} s  total")
