@@ -517,7 +517,7 @@ curves = {
     "plain, N(0, 1/n) W": lin_unit.query("kind == 'plain'"),
 }
 fig, ax = plt.subplots(figsize=(8, 4.5))
-for (label, frame), color in zip(curves.items(), ["#d62728", "#1f77b4", "#ff7f0e"]):
+for (label, frame), color in zip(curves.items(), ["#d62728", "#1f77b4", "#ff7f0e"], strict=True):
     ax.plot(frame["depth"], frame["sigma_max"], color=color, label=f"{label}: largest")
     ax.plot(frame["depth"], frame["sigma_min"], color=color, ls="--", label=f"{label}: smallest")
 ax.set_yscale("log")
@@ -584,7 +584,7 @@ for depth in SV_DEPTHS:
                         "median": float(np.median(s))})
 sv = pd.DataFrame(sv_rows)
 fig, ax = plt.subplots(figsize=(8, 4.5))
-for (label, frame), color in zip(sv.groupby("net", sort=False), ["#1f77b4", "#d62728", "#ff7f0e"]):
+for (label, frame), color in zip(sv.groupby("net", sort=False), ["#1f77b4", "#d62728", "#ff7f0e"], strict=True):
     ax.fill_between(frame["depth"], np.maximum(frame["sigma_min"], 1e-30), frame["sigma_max"],
                     color=color, alpha=0.2)
     ax.plot(frame["depth"], np.maximum(frame["median"], 1e-30), marker="o", color=color,
@@ -638,8 +638,8 @@ gap = {"plain": np.linalg.norm(plain_map @ (a_pt - b_pt)),
        "residual": np.linalg.norm(residual_map @ (a_pt - b_pt))}
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 for ax, (label, pts) in zip(axes, [("input", cloud), ("plain net output", out_plain),
-                                   ("residual net output", out_res)]):
-    ax.scatter(pts[:, 0], pts[:, 1] if label == "input" else pts[:, 1], s=4, alpha=0.5)
+                                   ("residual net output", out_res)], strict=True):
+    ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5)
     ax.set_xlabel("coordinate 1")
     ax.set_ylabel("coordinate 2")
     ax.set_title(f"{label}")
@@ -704,7 +704,7 @@ resnet20 = MODELS["ResNet-20"]
 joins = [b.join.output for b in analysis.find_blocks(resnet20)]
 sums = keras.Model(resnet20.input, joins)(x_probe, training=False)
 closed_share = pd.Series({b.name: float(np.mean(np.asarray(s) <= 0))
-                          for b, s in zip(analysis.find_blocks(resnet20), sums)})
+                          for b, s in zip(analysis.find_blocks(resnet20), sums, strict=True)})
 CLOSED_SHARE = float(closed_share.mean())
 print(closed_share.round(2).to_string())
 print(f"mean share of units whose shortcut gradient is blocked: {CLOSED_SHARE:.2f}")
