@@ -16,7 +16,7 @@ import sys
 
 COMMAND_MODULES = (
     "resnet_tf.commands",
-    "resnet_tf.reproduce",
+    "resnet_tf.reproduce.cli",
     "resnet_tf.exercises.generate",
     "resnet_tf.grading.cli",
 )

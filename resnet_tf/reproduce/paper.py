@@ -30,3 +30,6 @@ WEIGHT_DECAY = 1e-4
 WARMUP_110_STEPS = 400
 WARMUP_110_FACTOR = 0.1  # 0.01 = 0.1 x 0.1 until the training error is below 80%
 DEFAULT_DEPTHS = (20, 32, 44, 56, 110)
+
+# Numeric precisions the reproduction accepts (see recipe.resolve_precision).
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")

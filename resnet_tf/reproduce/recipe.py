@@ -33,8 +33,7 @@ import keras
 from .. import distribute
 from ..training import CoupledSGD, SmoothedCrossEntropy  # noqa: F401  (part of the recipe)
 from . import paper
-
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from .paper import PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
