@@ -71,3 +71,23 @@ def test_plain_twin_has_no_shortcut_gradient():
     x = np.ones((8, 4), "float32")
     frame = shortcut_gradient_share(model, x, np.zeros((8, 4), "float32"), loss="mse")
     assert frame["shortcut_norm"][0] == 0.0 and frame["share"][0] == 0.0
+
+
+@pytest.mark.parametrize("build", ["mlp", "cifar"])
+def test_share_on_package_models_with_identity_shortcuts(build):
+    from resnet_tf import models
+
+    if build == "mlp":
+        model = models.residual_mlp(3, width=6, input_dim=4, output_dim=2, branch_layers=2)
+        x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+        y = np.random.default_rng(1).integers(0, 2, 8)
+    else:
+        model = models.cifar_resnet(8, width=4, input_shape=(8, 8, 1), classes=3)
+        x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
+        y = np.array([0, 1, 2, 0])
+    frame = shortcut_gradient_share(model, x, y)
+    assert len(frame) == 3
+    assert ((frame["share"] > 0) & (frame["share"] < 1)).all()
+    identity = frame.iloc[0]
+    # Through an identity shortcut the block output's gradient arrives unchanged.
+    assert identity["shortcut_norm"] == pytest.approx(identity["output_norm"], rel=1e-5)

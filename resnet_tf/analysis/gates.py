@@ -46,6 +46,17 @@ def highway_gate_statistics(model: keras.Model, x) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _run_segment(start, end, value):
+    """Evaluate the graph segment from tensor ``start`` to tensor ``end`` on ``value``.
+
+    An identity shortcut is the block input itself; Keras cannot build a model whose
+    output is its own input, so that case returns ``value`` directly.
+    """
+    if end is start:
+        return value
+    return keras.Model(start, end)(value, training=False)
+
+
 def shortcut_gradient_share(model: keras.Model, x, y, loss=None) -> pd.DataFrame:
     r"""How much of each block's input gradient arrives through the shortcut.
 
@@ -69,15 +80,14 @@ def shortcut_gradient_share(model: keras.Model, x, y, loss=None) -> pd.DataFrame
         x_in, s_val, f_val, _ = values[4 * i : 4 * i + 4]
         g_y = grads[4 * i + 3]
         if isinstance(b.join, HighwayGate):
-            inner = keras.Model(b.input, [b.shortcut, b.join.output])
             with tf.GradientTape() as tape:
                 tape.watch(x_in)
-                carry, out = inner(x_in, training=False)
+                out = _run_segment(b.input, b.join.output, x_in)
             total = tape.gradient(out, x_in, output_gradients=g_y)
-            gate = b.join.transform_gate(carry)
             with tf.GradientTape() as tape:
                 tape.watch(x_in)
-                carry = keras.Model(b.input, b.shortcut)(x_in, training=False)
+                carry = _run_segment(b.input, b.shortcut, x_in)
+            gate = b.join.transform_gate(carry)
             carry_grad = tape.gradient(carry, x_in, output_gradients=(1.0 - gate) * g_y)
             shortcut_norm = _norm(carry_grad)
             branch_norm = _norm(total - carry_grad)
@@ -90,10 +100,10 @@ def shortcut_gradient_share(model: keras.Model, x, y, loss=None) -> pd.DataFrame
             g_s, g_f = tape.gradient(
                 out, [s_val, f_val], output_gradients=g_y, unconnected_gradients="zero"
             )
-            inner = keras.Model(b.input, [b.shortcut, b.branch])
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(x_in)
-                s, f = inner(x_in, training=False)
+                s = _run_segment(b.input, b.shortcut, x_in)
+                f = _run_segment(b.input, b.branch, x_in)
             shortcut_norm = _norm(tape.gradient(s, x_in, output_gradients=g_s))
             branch_norm = _norm(tape.gradient(f, x_in, output_gradients=g_f))
             del tape
