@@ -135,3 +135,29 @@ def test_cifar_model_round_trips(tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                atol=1e-6)
+
+
+def test_trained_model_loads_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from resnet_tf import training
+
+    model = models.mlp(2, width=4, input_dim=2, output_dim=3, output_activation="softmax")
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    y = np.arange(32) % 3
+    training.fit(model, (x, y), epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "trained.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    script = (
+        "import numpy as np, sys; from resnet_tf.models import load_model; "
+        f"m = load_model(r'{path}'); x = np.load(r'{tmp_path / 'x.npy'}'); "
+        f"e = np.load(r'{tmp_path / 'expected.npy'}'); "
+        "assert type(m.optimizer).__name__ == 'CoupledSGD', type(m.optimizer); "
+        "np.testing.assert_allclose(m.predict(x, verbose=0), e, atol=1e-6)"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -21,7 +21,8 @@ from .mlp import mlp, plain_mlp, residual_mlp
 __all__ = [
     "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
     "ResNet50V2", "ResNet101V2", "ResNet152V2", "blocks_per_stage", "build",
-    "cifar_plain", "cifar_resnet", "mlp", "plain_mlp", "residual_mlp", "NAMED_MODELS",
+    "cifar_plain", "cifar_resnet", "load_model", "mlp", "plain_mlp", "residual_mlp",
+    "NAMED_MODELS",
 ]
 
 # Short names for the command line: cifar_resnet20, cifar_plain56, resnet50, ...
@@ -49,3 +50,18 @@ def build(name: str, **kwargs) -> keras.Model:
         NAMED_MODELS
     )
     raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
+
+
+def load_model(path, compile: bool = True) -> keras.Model:
+    """Load a ``.keras`` file saved from any ``resnet_tf`` model.
+
+    Imports every module that registers serializable objects (layers, the
+    training schedule, optimizer and loss, the implicit layer, the application
+    layers) before calling ``keras.saving.load_model``, so a trained and
+    compiled model loads in a fresh process.
+    """
+    import importlib
+
+    for module in ("layers", "training", "dynamics", "applications"):
+        importlib.import_module(f"resnet_tf.{module}")
+    return keras.saving.load_model(path, compile=compile)
