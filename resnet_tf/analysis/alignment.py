@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .graph import as_batch, select_blocks, tensors_and_loss
+from .graph import ProbeRecorder, as_batch, select_blocks, tensors_and_loss
 
 
 def cosine_similarity(a, b, eps: float = 1e-12) -> np.ndarray:
@@ -69,30 +69,16 @@ def residual_alignment(
     return pd.DataFrame(rows)
 
 
-class AlignmentLogger(keras.callbacks.Callback):
+class AlignmentLogger(ProbeRecorder):
     r"""Track :func:`residual_alignment` on a probe batch at the start and after every
     ``every`` epochs; :meth:`frame` gives ``epoch, block, index, cosine, cosine_std``."""
 
     def __init__(self, x, y=None, target=None, every: int = 1, loss=None):
-        super().__init__()
+        super().__init__(every, loss)
         if y is None and target is None:
             raise ValueError("give either y (gradient-defined correction) or target (t)")
-        self.x, self.y, self.target, self.every, self.loss = x, y, target, int(every), loss
-        self.records: list[pd.DataFrame] = []
+        self.x, self.y, self.target = x, y, target
 
-    def _record(self, epoch: int) -> None:
-        loss = self.loss if self.loss is not None else getattr(self.model, "loss", None)
-        frame = residual_alignment(self.model, self.x, self.y, self.target, loss=loss)
-        frame.insert(0, "epoch", epoch)
-        self.records.append(frame)
-
-    def on_train_begin(self, logs=None):
-        self._record(0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            self._record(epoch + 1)
-
-    def frame(self) -> pd.DataFrame:
-        """All records so far."""
-        return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame()
+    def measure(self) -> pd.DataFrame:
+        return residual_alignment(self.model, self.x, self.y, self.target,
+                                  loss=self.probe_loss())

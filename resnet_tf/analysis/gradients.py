@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .graph import block_of, find_blocks, tensors_and_loss
+from .graph import ProbeRecorder, block_of, find_blocks, tensors_and_loss
 
 
 def _norm(tensor) -> float:
@@ -130,7 +130,7 @@ def block_gradient_norms(
     return pd.DataFrame(rows)
 
 
-class GradientNormLogger(keras.callbacks.Callback):
+class GradientNormLogger(ProbeRecorder):
     r"""Record per-block (or per-layer) gradient norms on a fixed probe batch while training.
 
     At the start of training (``epoch = 0``) and after every ``every`` epochs it
@@ -142,29 +142,11 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def __init__(self, x, y, per: str = "block", every: int = 1, loss=None,
                  training: bool = False):
-        super().__init__()
+        super().__init__(every, loss)
         if per not in ("block", "layer"):
             raise ValueError(f"per must be 'block' or 'layer'; got {per!r}")
-        if every < 1:
-            raise ValueError(f"every must be a positive number of epochs; got {every}")
-        self.x, self.y, self.per, self.every = x, y, per, int(every)
-        self.loss, self.training = loss, training
-        self.records: list[pd.DataFrame] = []
+        self.x, self.y, self.per, self.training = x, y, per, training
 
-    def _record(self, epoch: int) -> None:
+    def measure(self) -> pd.DataFrame:
         fn = block_gradient_norms if self.per == "block" else layer_gradient_norms
-        loss = self.loss if self.loss is not None else getattr(self.model, "loss", None)
-        frame = fn(self.model, self.x, self.y, loss=loss, training=self.training)
-        frame.insert(0, "epoch", epoch)
-        self.records.append(frame)
-
-    def on_train_begin(self, logs=None):
-        self._record(0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            self._record(epoch + 1)
-
-    def frame(self) -> pd.DataFrame:
-        """All records so far, one row per (epoch, block or layer)."""
-        return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame()
+        return fn(self.model, self.x, self.y, loss=self.probe_loss(), training=self.training)

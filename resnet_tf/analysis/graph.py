@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from ..layers import HighwayGate, Residual
@@ -173,3 +174,43 @@ def tensors_and_loss(
     grads = tape.gradient(loss_value, targets, unconnected_gradients="zero")
     del tape
     return values, loss_value, grads[: len(values)], grads[len(values):]
+
+
+class ProbeRecorder(keras.callbacks.Callback):
+    """A callback that measures something on a fixed probe batch while training.
+
+    Subclasses implement :meth:`measure` (one ``DataFrame`` per call, using
+    ``self.model``); the recorder calls it at the start of training (``epoch = 0``)
+    and after every ``every`` epochs, tags the rows with the epoch, and
+    :meth:`frame` returns all records.
+    """
+
+    def __init__(self, every: int = 1, loss=None):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be a positive number of epochs; got {every}")
+        self.every, self.loss = int(every), loss
+        self.records: list[pd.DataFrame] = []
+
+    def probe_loss(self):
+        """The loss given to the recorder, else the model's compiled loss."""
+        return self.loss if self.loss is not None else getattr(self.model, "loss", None)
+
+    def measure(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _record(self, epoch: int) -> None:
+        frame = self.measure()
+        frame.insert(0, "epoch", epoch)
+        self.records.append(frame)
+
+    def on_train_begin(self, logs=None):
+        self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self._record(epoch + 1)
+
+    def frame(self) -> pd.DataFrame:
+        """All records so far, with their ``epoch`` column."""
+        return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame()
