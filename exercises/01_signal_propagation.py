@@ -30,6 +30,10 @@
 # *not answered yet*. `hint("ID", 2)` prints more hints. Formulas can be given as a
 # function (`lambda a, L: ...`) or as a string (`"a**L"`); they are checked at random
 # points. Measured quantities are checked by the property they must have.
+#
+# Every problem draws its random numbers from its own generator `rng`, set from its id
+# at the top of its first code cell: problems can be worked in any order, and each gets
+# the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -55,7 +59,6 @@ import numpy as np
 from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## Problem 3113800: a one-neuron chain, plain against residual
@@ -71,6 +74,7 @@ rng = np.random.default_rng(0)
 #    $10^{-6}$.
 
 # %%
+rng = np.random.default_rng(3113800)  # this problem's own random numbers
 plain_gain = ...  # YOUR ANSWER HERE
 residual_gain = ...  # YOUR ANSWER HERE
 depth = ...  # YOUR ANSWER HERE
@@ -95,6 +99,7 @@ check("3113800", {"plain_gain": plain_gain, "residual_gain": residual_gain, "dep
 #    first example, and the number of its singular values above $10^{-3}$ times the largest.
 
 # %%
+rng = np.random.default_rng(3134457)  # this problem's own random numbers
 width, n_layers = 64, 128
 weights = [rng.standard_normal((width, width)) * np.sqrt(2.0 / width) for _ in range(n_layers)]
 x = rng.standard_normal((256, width))
@@ -130,6 +135,7 @@ check("3134457", {"forward_variances": forward_variances, "variance_ratio": vari
 #    the measured norm divided by the bound.
 
 # %%
+rng = np.random.default_rng(3170015)  # this problem's own random numbers
 r, n_blocks, dim = 0.05, 50, 16
 jacobians = []
 for _ in range(n_blocks):
@@ -169,6 +175,7 @@ check("3170015", {"bound": bound, "depth": depth, "end_to_end_norm": end_to_end_
 #    largest $\lVert x_{50} \rVert / \lVert x_0 \rVert$ over 500 random inputs.
 
 # %%
+rng = np.random.default_rng(3143490)  # this problem's own random numbers
 K, L_blocks = 2.0, 50
 raw = [(rng.standard_normal((32, 16)), rng.standard_normal((16, 32))) for _ in range(L_blocks)]
 inputs = rng.standard_normal((500, 16))

@@ -29,6 +29,10 @@
 # below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
 # `hint("ID", 2)` gives more help. Formulas may be functions or strings such as
 # `"1 + sigma**2"`.
+#
+# Every problem draws its random numbers from its own generator `rng` (and, where it uses
+# Keras, its own seeds), set from its id at the top of its first code cell: problems can
+# be worked in any order, and each gets the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -57,7 +61,6 @@ from resnet_tf.blocks import dense_block
 from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## Problem 3169686: the block Jacobian by hand
@@ -70,6 +73,7 @@ rng = np.random.default_rng(0)
 # 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^5$.
 
 # %%
+rng = np.random.default_rng(3169686)  # this problem's own random numbers
 J_F = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
 
 
@@ -104,6 +108,8 @@ check("3169686", {"block_jacobian": block_jacobian, "eigenvalues": eigenvalues,
 #    spectral radii of $J_F^{10}$ (ten plain layers) and of $(I + J_F)^{10}$ (ten blocks).
 
 # %%
+resnet_tf.seed_everything(3187046)  # this problem's own seeds
+rng = np.random.default_rng(3187046)  # this problem's own random numbers
 inputs = keras.Input((8,))
 outputs = dense_block(inputs, 8, branch_layers=2, name="block",
                       kernel_initializer=keras.initializers.RandomNormal(stddev=0.15, seed=1))
@@ -146,6 +152,8 @@ check("3187046", {"shift_error": shift_error, "radii": radii, "plain_power": pla
 #    layer $y = \mathrm{relu}(W x + b)$.
 
 # %%
+resnet_tf.seed_everything(3170031)  # this problem's own seeds
+rng = np.random.default_rng(3170031)  # this problem's own random numbers
 dead = keras.layers.Dense(6, activation="relu", bias_initializer=keras.initializers.Constant(-10.0),
                           kernel_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=2))
 x_in = tf.constant(rng.standard_normal((1, 6)), dtype="float32")
@@ -181,6 +189,7 @@ check("3170031", {"input_gradient": input_gradient, "residual_ratio": residual_r
 #    at least $10^5$ samples.
 
 # %%
+rng = np.random.default_rng(3169959)  # this problem's own random numbers
 n_samples, sigma = 200_000, 0.5
 xs = rng.standard_normal(n_samples)
 ws = sigma * rng.standard_normal(n_samples)

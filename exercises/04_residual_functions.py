@@ -28,6 +28,10 @@
 # **How to work.** Replace every `...` with your answer and run the `check(...)` cell
 # below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
 # `hint("ID", 2)` gives more help.
+#
+# Every problem draws its random numbers from its own generator `rng` (and, where it uses
+# Keras, its own seeds), set from its id at the top of its first code cell: problems can
+# be worked in any order, and each gets the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -60,7 +64,6 @@ from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message="The structure of `inputs`")
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 
 def fit_full_batch(model, x, y, steps, learning_rate=1e-2):
@@ -84,6 +87,8 @@ def fit_full_batch(model, x, y, steps, learning_rate=1e-2):
 #    data set (Frobenius norms).
 
 # %%
+resnet_tf.seed_everything(3169972)  # this problem's own seeds
+rng = np.random.default_rng(3169972)  # this problem's own random numbers
 d = 8
 X = rng.standard_normal((512, d)).astype("float32")
 A = (rng.standard_normal((d, d)) / np.sqrt(d)).astype("float32")
@@ -125,6 +130,8 @@ check("3169972", {"cosine": cosine, "cosines": cosines, "error_ratio": error_rat
 #    x_l$ and the negative gradient of the stage loss, $t - x_l$.
 
 # %%
+resnet_tf.seed_everything(3169973)  # this problem's own seeds
+rng = np.random.default_rng(3169973)  # this problem's own random numbers
 d4, n_blocks = 4, 4
 X4 = rng.standard_normal((512, d4)).astype("float32")
 A4 = rng.standard_normal((d4, d4)).astype("float32")
@@ -166,6 +173,7 @@ check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg
 #    your bound over the batch; give the pair of lists (changes, bounds).
 
 # %%
+rng = np.random.default_rng(3169730)  # this problem's own random numbers
 r, n8 = 0.3, 8
 weights8 = []
 for _ in range(n8):
@@ -211,6 +219,8 @@ check("3169730", {"drop_bound": drop_bound, "paths_removed": paths_removed,
 #    residual / plain.
 
 # %%
+resnet_tf.seed_everything(3114054)  # this problem's own seeds
+rng = np.random.default_rng(3114054)  # this problem's own random numbers
 depth = 30
 residual_net = mlp(depth, width=32, input_dim=2, branch_layers=2, alpha=1 / np.sqrt(depth))
 plain_net = mlp(depth, width=32, input_dim=2, branch_layers=2, residual=False)
@@ -241,6 +251,7 @@ check("3114054", {"mean_length": mean_length, "short_fraction": short_fraction,
 #    `(k, 2)`).
 
 # %%
+rng = np.random.default_rng(3169942)  # this problem's own random numbers
 grid = np.linspace(0.0, 1.0, 10_001)
 residuals = {
     "0.1 sin(20 pi x)": lambda x: 0.1 * np.sin(20 * np.pi * x),

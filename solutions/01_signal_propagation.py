@@ -30,6 +30,10 @@
 # *not answered yet*. `hint("ID", 2)` prints more hints. Formulas can be given as a
 # function (`lambda a, L: ...`) or as a string (`"a**L"`); they are checked at random
 # points. Measured quantities are checked by the property they must have.
+#
+# Every problem draws its random numbers from its own generator `rng`, set from its id
+# at the top of its first code cell: problems can be worked in any order, and each gets
+# the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -55,7 +59,6 @@ import numpy as np
 from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## Problem 3113800: a one-neuron chain, plain against residual
@@ -71,6 +74,7 @@ rng = np.random.default_rng(0)
 #    $10^{-6}$.
 
 # %%
+rng = np.random.default_rng(3113800)  # this problem's own random numbers
 # BEGIN SOLUTION
 plain_gain = lambda a, L: a**L  # noqa: E731
 residual_gain = lambda a, L: (1 + a) ** L  # noqa: E731
@@ -121,6 +125,7 @@ assert 0.1 < residual_gain(-0.05, 40) < residual_gain(0.05, 40) < 10
 #    first example, and the number of its singular values above $10^{-3}$ times the largest.
 
 # %%
+rng = np.random.default_rng(3134457)  # this problem's own random numbers
 width, n_layers = 64, 128
 weights = [rng.standard_normal((width, width)) * np.sqrt(2.0 / width) for _ in range(n_layers)]
 x = rng.standard_normal((256, width))
@@ -166,7 +171,7 @@ check("3134457", {"forward_variances": forward_variances, "variance_ratio": vari
 # each layer multiplies the variance by a random factor whose *logarithm* has a slightly
 # negative mean at finite width (Jensen's inequality) and a non-zero spread. Over 128
 # layers these factors compound: in this net the pre-activation variance falls by more
-# than two orders of magnitude. The Jacobian tells the same story in the backward
+# than an order of magnitude. The Jacobian tells the same story in the backward
 # direction. Each layer contributes $W_l\,\mathrm{diag}(\mathbb 1[z_l > 0])$; the mask
 # keeps about half the directions, and the product of 128 such factors keeps only a
 # handful of directions with non-negligible gain, so almost every input direction
@@ -204,6 +209,7 @@ assert abs(np.log10(variance_ratio)) > 1 and effective_rank < width // 4
 #    the measured norm divided by the bound.
 
 # %%
+rng = np.random.default_rng(3170015)  # this problem's own random numbers
 r, n_blocks, dim = 0.05, 50, 16
 jacobians = []
 for _ in range(n_blocks):
@@ -263,6 +269,7 @@ check("3170015", {"bound": bound, "depth": depth, "end_to_end_norm": end_to_end_
 #    largest $\lVert x_{50} \rVert / \lVert x_0 \rVert$ over 500 random inputs.
 
 # %%
+rng = np.random.default_rng(3143490)  # this problem's own random numbers
 K, L_blocks = 2.0, 50
 raw = [(rng.standard_normal((32, 16)), rng.standard_normal((16, 32))) for _ in range(L_blocks)]
 inputs = rng.standard_normal((500, 16))

@@ -27,6 +27,10 @@
 # **How to work.** Replace every `...` with your answer and run the `check(...)` cell
 # below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
 # `hint("ID", 2)` gives more help.
+#
+# Every problem draws its random numbers from its own generator `rng` (and, where it uses
+# Keras, its own seeds), set from its id at the top of its first code cell: problems can
+# be worked in any order, and each gets the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -56,7 +60,6 @@ from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more 
 from resnet_tf.layers import HighwayGate
 
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## Problem 3170003: bottleneck against basic block
@@ -74,6 +77,10 @@ rng = np.random.default_rng(0)
 #    kernels.
 
 # %%
+resnet_tf.seed_everything(3170003)  # this problem's own seeds
+rng = np.random.default_rng(3170003)  # this problem's own random numbers
+
+
 def basic_params(c_in, c_out):
     """Convolution weights of a basic block."""
     # BEGIN SOLUTION
@@ -133,6 +140,8 @@ check("3170003", {"basic_params": basic_params, "bottleneck_params": bottleneck_
 #    gate $\alpha = 0.1$: a dict with keys `"identity"`, `"projection"`, `"gated"`.
 
 # %%
+resnet_tf.seed_everything(3169938)  # this problem's own seeds
+rng = np.random.default_rng(3169938)  # this problem's own random numbers
 F = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
                       keras.layers.Dense(16)])
 P = keras.layers.Dense(16, use_bias=False)
@@ -201,9 +210,14 @@ check("3169938", {"shortcut_share": shortcut_share, "gated_share": gated_share,
 # 3. `gradient_norms`: the two stacks below have 20 blocks each with the same transform
 #    $H$ (a Dense layer with small weights); the highway stack's gates start near 1
 #    (`gate_bias=4`). Measure $\lVert\partial L/\partial x\rVert$ for $L = \sum g \odot y$ at
-#    the input for both and give the pair (highway, residual).
+#    the input batch `x_batch`, with the upstream gradient `g_batch`, for both and give the
+#    pair (highway, residual).
 
 # %%
+resnet_tf.seed_everything(3170021)  # this problem's own seeds
+rng = np.random.default_rng(3170021)  # this problem's own random numbers
+
+
 def transform(name):
     """The shared transform H: a tanh Dense layer with small weights."""
     return keras.layers.Dense(16, activation="tanh", name=name,
@@ -220,6 +234,8 @@ def stack(kind, depth=20, gate_bias=4.0):
 
 
 highway, residual = stack("highway"), stack("residual")
+x_batch = tf.constant(rng.standard_normal((64, 16)), dtype="float32")
+g_batch = tf.constant(rng.standard_normal((64, 16)), dtype="float32")
 
 
 # BEGIN PROMPT
@@ -233,8 +249,11 @@ log10_gain = 10 * np.log10(1 - 0.9)
 
 
 def input_gradient_norm(model):
-    """||dL/dx|| at the input for L = sum(g * model(x))."""
-    return vjp_norm(model, xb, gb)
+    """||dL/dx|| at the input x_batch for L = sum(g_batch * model(x_batch))."""
+    with tf.GradientTape() as tape:
+        tape.watch(x_batch)
+        out = tf.reduce_sum(g_batch * model(x_batch))
+    return float(tf.norm(tape.gradient(out, x_batch)))
 
 
 gradient_norms = (input_gradient_norm(highway), input_gradient_norm(residual))
@@ -287,6 +306,7 @@ assert all(a > b for a, b in zip(norms, norms[1:], strict=False))
 # 4. `unscaled_norm`: the same with $\alpha = 1$, $\beta = 0$.
 
 # %%
+rng = np.random.default_rng(3185064)  # this problem's own random numbers
 branches = []
 for _ in range(50):
     w1, w2 = rng.standard_normal((32, 16)), rng.standard_normal((16, 32))

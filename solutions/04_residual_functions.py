@@ -28,6 +28,10 @@
 # **How to work.** Replace every `...` with your answer and run the `check(...)` cell
 # below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
 # `hint("ID", 2)` gives more help.
+#
+# Every problem draws its random numbers from its own generator `rng` (and, where it uses
+# Keras, its own seeds), set from its id at the top of its first code cell: problems can
+# be worked in any order, and each gets the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -60,7 +64,6 @@ from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message="The structure of `inputs`")
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 
 def fit_full_batch(model, x, y, steps, learning_rate=1e-2):
@@ -84,6 +87,8 @@ def fit_full_batch(model, x, y, steps, learning_rate=1e-2):
 #    data set (Frobenius norms).
 
 # %%
+resnet_tf.seed_everything(3169972)  # this problem's own seeds
+rng = np.random.default_rng(3169972)  # this problem's own random numbers
 d = 8
 X = rng.standard_normal((512, d)).astype("float32")
 A = (rng.standard_normal((d, d)) / np.sqrt(d)).astype("float32")
@@ -147,6 +152,8 @@ check("3169972", {"cosine": cosine, "cosines": cosines, "error_ratio": error_rat
 #    x_l$ and the negative gradient of the stage loss, $t - x_l$.
 
 # %%
+resnet_tf.seed_everything(3169973)  # this problem's own seeds
+rng = np.random.default_rng(3169973)  # this problem's own random numbers
 d4, n_blocks = 4, 4
 X4 = rng.standard_normal((512, d4)).astype("float32")
 A4 = rng.standard_normal((d4, d4)).astype("float32")
@@ -171,10 +178,15 @@ neg_grad_logistic = lambda y, f: y / (1 + np.exp(y * f))  # noqa: E731
 fit_full_batch(stack, X4, T4, 300)
 xs = [np.asarray(s) for s in stages(X4)]
 stage_losses = [np.mean(np.sum((x - T4) ** 2, axis=1)) / 2 for x in xs]
-alignments = [cosine(xs[k + 1] - xs[k], T4 - xs[k]).mean() for k in range(n_blocks)]
+steps = [xs[k + 1] - xs[k] for k in range(n_blocks)]
+targets = [T4 - xs[k] for k in range(n_blocks)]
+alignments = [np.mean(np.sum(u * v, axis=1)
+                      / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1)))
+              for u, v in zip(steps, targets, strict=True)]
 print("stage losses:", np.round(stage_losses, 3))
 print("alignments:  ", np.round(alignments, 2))
 assert min(alignments) > 0 and stage_losses[-1] < 0.05 * stage_losses[0]
+assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one recovers
 # END SOLUTION
 
 # %%
@@ -190,10 +202,11 @@ check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg
 # negative gradient and adds it to the ensemble. In the trained residual stack every block
 # has a positive cosine with $t - x_l$: each one pushes its input towards the target, fixing
 # part of what the earlier blocks left, although all blocks were trained jointly rather
-# than one after another. The stage losses fall by two orders of magnitude overall. They
-# need not fall at every block: a positive cosine guarantees a decrease only for a short
-# enough step, and a block may overshoot in the direction of $t - x_l$ while a later block
-# takes it back (here the last block does most of the work).
+# than one after another. The stage losses fall by more than an order of magnitude
+# overall. They need not fall at every block: a positive cosine guarantees a decrease only
+# for a short enough step, and a block may overshoot in the direction of $t - x_l$ while a
+# later block takes it back (here one block raises the loss a little and the last block
+# recovers).
 # <!-- END SOLUTION -->
 
 # %% [markdown]
@@ -213,6 +226,7 @@ check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg
 #    your bound over the batch; give the pair of lists (changes, bounds).
 
 # %%
+rng = np.random.default_rng(3169730)  # this problem's own random numbers
 r, n8 = 0.3, 8
 weights8 = []
 for _ in range(n8):
@@ -284,6 +298,8 @@ check("3169730", {"drop_bound": drop_bound, "paths_removed": paths_removed,
 #    residual / plain.
 
 # %%
+resnet_tf.seed_everything(3114054)  # this problem's own seeds
+rng = np.random.default_rng(3114054)  # this problem's own random numbers
 depth = 30
 residual_net = mlp(depth, width=32, input_dim=2, branch_layers=2, alpha=1 / np.sqrt(depth))
 plain_net = mlp(depth, width=32, input_dim=2, branch_layers=2, residual=False)
@@ -310,6 +326,7 @@ def first_layer_gradient(model):
 gradient_ratio = first_layer_gradient(residual_net) / first_layer_gradient(plain_net)
 print(f"short paths: {short_fraction:.4f} of all; first-layer gradient ratio "
       f"residual / plain = {gradient_ratio:.0f}")
+assert gradient_ratio > 10
 # END SOLUTION
 
 # %%
@@ -324,8 +341,8 @@ check("3114054", {"mean_length": mean_length, "short_fraction": short_fraction,
 # gradient: the shortest one goes from the loss straight to the first layer through the
 # shortcuts only, so the first layer receives a gradient of the same order as the last.
 # This is the "deep supervision" without auxiliary losses. In the plain net every route
-# crosses all 60 layers, and the gradient reaching the first layer is smaller by orders
-# of magnitude at initialisation, even with He weights.
+# crosses all 60 layers, and the gradient reaching the first layer is smaller by well over
+# an order of magnitude at initialisation, even with He weights.
 # <!-- END SOLUTION -->
 
 # %% [markdown]
@@ -341,6 +358,7 @@ check("3114054", {"mean_length": mean_length, "short_fraction": short_fraction,
 #    `(k, 2)`).
 
 # %%
+rng = np.random.default_rng(3169942)  # this problem's own random numbers
 grid = np.linspace(0.0, 1.0, 10_001)
 residuals = {
     "0.1 sin(20 pi x)": lambda x: 0.1 * np.sin(20 * np.pi * x),

@@ -27,6 +27,10 @@
 # **How to work.** Replace every `...` with your answer and run the `check(...)` cell
 # below it; it answers *correct*, *wrong* with a hint, or *not answered yet*.
 # `hint("ID", 2)` gives more help.
+#
+# Every problem draws its random numbers from its own generator `rng`, set from its id
+# at the top of its first code cell: problems can be worked in any order, and each gets
+# the same numbers every time.
 
 # %%
 # Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
@@ -52,7 +56,6 @@ import numpy as np
 from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
 
 resnet_tf.seed_everything(0)
-rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## Problem 3169967: fixed points and their stability
@@ -67,6 +70,9 @@ rng = np.random.default_rng(0)
 #    $x_0 = 0.3$ and give $x_{200}$.
 
 # %%
+rng = np.random.default_rng(3169967)  # this problem's own random numbers
+
+
 def F(x):
     """The right-hand side x - x^3."""
     return x - x**3
@@ -144,6 +150,7 @@ assert abs(trajectory[-1] - 1) < 1e-6
 #    final norms.
 
 # %%
+rng = np.random.default_rng(3169653)  # this problem's own random numbers
 Q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
 A = Q @ np.diag([-1.0, -4.0, -10.0]) @ Q.T
 
@@ -224,6 +231,7 @@ assert norms[0] < 1 < norms[1]
 # 4. `depth_1e-3`: the smallest $L$ with error below $10^{-3}$.
 
 # %%
+rng = np.random.default_rng(3223766)  # this problem's own random numbers
 depths = np.array([8, 16, 32, 64, 128])
 
 # BEGIN PROMPT

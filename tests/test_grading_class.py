@@ -269,9 +269,9 @@ class Planted:
         self.write("deleted_and_duplicated_cells", nb,
                    {p: (0.0 if p in ids[:2] else base[p]) for p in ids})
 
-        # problems in the order 2, 1, 4, 3; the second problem is the first to draw random
-        # numbers, so moving it first leaves its draws (and its measured answers) unchanged
-        order = [1, 0, *range(len(runs) - 1, 1, -1)]
+        # problems in reverse order; each problem seeds its own random numbers, so its draws
+        # (and its measured answers) do not depend on which problems ran before it
+        order = list(range(len(runs) - 1, -1, -1))
         nb = _copy(master)
         nb.cells = preamble + [c for k in order for c in runs[k]]
         self.write("reordered_cells", nb, dict(base))
