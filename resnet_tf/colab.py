@@ -30,10 +30,9 @@ if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is No
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "{INSTALL_SPEC}"], check=True)
 
-import resnet_tf
-from resnet_tf.colab import report
+import resnet_tf.colab
 
-report()'''
+environment = resnet_tf.colab.report()'''
 
 
 def colab_url(notebook_path: str) -> str:

@@ -43,10 +43,9 @@ if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is No
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "resnet_tf @ git+https://github.com/resnet-tf/resnet-tf-companion@main"], check=True)
 
-import resnet_tf
-from resnet_tf.colab import report
+import resnet_tf.colab
 
-report()
+environment = resnet_tf.colab.report()
 
 # %%
 # %matplotlib inline
