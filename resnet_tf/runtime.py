@@ -49,6 +49,13 @@ def pick(quick, full):
     return full if profile() == "full" else quick
 
 
+def _keras_version() -> tuple[int, int]:
+    import keras
+
+    major, minor = keras.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
 def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """Seed Python, NumPy, TensorFlow and Keras, and make TF ops deterministic.
 
@@ -62,6 +69,11 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+    if _keras_version() < (3, 13):
+        # Before Keras 3.13 set_random_seed left the global generator behind unseeded
+        # random ops (default initializers included) where it was; clearing the session
+        # drops it, so it restarts from the new seed as it does in later releases.
+        keras.backend.clear_session()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 

@@ -29,6 +29,22 @@ from .. import distribute
 from . import paper, pipeline, recipe
 
 
+def backup_callback(folder: Path):
+    """Keras' ``BackupAndRestore`` saving every epoch and keeping its files at the end.
+
+    ``double_checkpoint`` (keep the previous backup too, so a crash while writing one
+    loses nothing) exists only from Keras 3.5 on; it is asked for where it exists.
+    """
+    import inspect
+
+    import keras
+
+    options = {"save_freq": "epoch", "delete_checkpoint": False}
+    if "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters:
+        options["double_checkpoint"] = True
+    return keras.callbacks.BackupAndRestore(str(folder), **options)
+
+
 class RunExistsError(FileExistsError):
     """The output directory already holds a run and ``resume`` was not asked for."""
 
@@ -214,9 +230,7 @@ def train_one(
     )
     history = [
         keras.callbacks.CSVLogger(str(model_dir / "log.csv"), append=True),
-        keras.callbacks.BackupAndRestore(
-            str(backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
-        ),
+        backup_callback(backup),
         *(callbacks or []),
     ]
     fit(model, train_ds, validation=test_ds, epochs=p.epochs, seed=None,
