@@ -22,7 +22,7 @@ _PACKAGE = "resnet_tf"
 
 # Options of ``keras.layers.BatchNormalization`` that the fused kernel does not implement.
 # Each is read from the layer's public config, so a Keras release that lacks the option
-# (``renorm`` arrived after Keras 3.13) simply never has it switched on.
+# (``renorm`` arrived in Keras 3.14) simply never has it switched on.
 _UNFUSED_OPTIONS = ("renorm", "synchronized")
 
 

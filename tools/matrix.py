@@ -212,7 +212,7 @@ def report(step: Step) -> Step:
     return step
 
 
-def run_entry(entry: Entry, wheel: Path, logs: Path) -> list[Step]:
+def run_entry(entry: Entry, wheel: Path, logs: Path, install_only: bool = False) -> list[Step]:
     """Every step of one entry; a missing Python skips the entry as a whole."""
     steps: list[Step] = []
     python = find_python(entry.python)
@@ -232,6 +232,8 @@ def run_entry(entry: Entry, wheel: Path, logs: Path) -> list[Step]:
         steps.append(report(Step(entry.name, "install", "passed", time.perf_counter() - start,
                                  versions(venv))))
         jobs: list[tuple[str, object]] = []
+        if install_only:
+            return steps
         if entry.tests:
             jobs.append(("unit tests", lambda: unit_tests(venv, log)))
         for pattern in entry.notebooks:
@@ -260,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=ROOT / "build" / "matrix",
                         help="folder for per-entry logs (default: build/matrix)")
     parser.add_argument("--json", type=Path, help="also write every step's outcome here")
+    parser.add_argument("--install-only", action="store_true",
+                        help="make the environments and install the wheel, run nothing")
     args = parser.parse_args(argv)
 
     matrix = load_matrix()
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         for entry in chosen:
             print(f"{entry.name}: {entry.description} (Python {entry.python})", flush=True)
             start = time.perf_counter()
-            steps += run_entry(entry, wheel, args.logs)
+            steps += run_entry(entry, wheel, args.logs, args.install_only)
             print(f"  {entry.name}: {time.perf_counter() - start:.0f} s in all", flush=True)
     if args.json:
         args.json.write_text(json.dumps([s.__dict__ for s in steps], indent=2))

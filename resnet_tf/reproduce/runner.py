@@ -33,7 +33,7 @@ def backup_callback(folder: Path):
     """Keras' ``BackupAndRestore`` saving every epoch and keeping its files at the end.
 
     ``double_checkpoint`` (keep the previous backup too, so a crash while writing one
-    loses nothing) exists only from Keras 3.5 on; it is asked for where it exists.
+    loses nothing) exists only from Keras 3.7 on; it is asked for where it exists.
     """
     import inspect
 
