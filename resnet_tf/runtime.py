@@ -73,7 +73,10 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         # Before Keras 3.13 set_random_seed left the global generator behind unseeded
         # random ops (default initializers included) where it was; clearing the session
         # drops it, so it restarts from the new seed as it does in later releases.
+        # Clearing also resets the dtype policy, which the caller chose: keep it.
+        policy = keras.mixed_precision.global_policy()
         keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(policy)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
