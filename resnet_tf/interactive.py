@@ -70,7 +70,7 @@ def require_ipywidgets():
 
 
 def frontend_connected() -> bool:
-    """Whether a person's front end (JupyterLab, Notebook 7, Colab, VS Code) runs this code.
+    """Whether a person's front end (JupyterLab, Notebook 7, Colab) runs this code.
 
     The rule, in order:
 
@@ -80,12 +80,12 @@ def frontend_connected() -> bool:
     3. Google Colab: true.
     4. Otherwise the message that started the running cell decides. Front ends send their
        execute requests with metadata (JupyterLab and Notebook 7 send ``cellId``,
-       ``deletedCells`` and ``recordTiming``; VS Code sends its own); headless executors
-       (nbclient, hence nbval, ``jupyter nbconvert --execute`` and papermill) send none.
-       A kernel too old to tell (ipykernel < 6) counts as connected.
+       ``deletedCells`` and ``recordTiming``); headless executors (nbclient, hence nbval,
+       ``jupyter nbconvert --execute`` and papermill) send none. A kernel too old to tell
+       (ipykernel < 6, no ``get_parent``) counts as connected.
 
-    Classic Notebook 6 sends no metadata either and so counts as headless; set
-    ``RESNET_TF_WIDGETS=1`` there.
+    A front end that sends no metadata either (classic Notebook 6, for one) counts as
+    headless; set ``RESNET_TF_WIDGETS=1`` there to see the sliders.
     """
     forced = os.environ.get(ENV_OVERRIDE, "").strip().lower()
     if forced in {"1", "true", "yes", "on"}:
