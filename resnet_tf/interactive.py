@@ -136,7 +136,10 @@ def _interactive(function, **controls):
 
     redraw.__name__ = function.__name__
     redraw.__doc__ = function.__doc__
-    return widgets.interactive(redraw, **controls)
+    control = widgets.interactive(redraw, **controls)
+    if control.result is None:  # ipywidgets 7 draws only when displayed; 8 draws at once
+        control.update()
+    return control
 
 
 def _slider(kind: str, value, low, high, step, description: str, readout_format=None):
