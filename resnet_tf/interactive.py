@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -131,7 +132,15 @@ def _interactive(function, **controls):
         if previous is not None:
             plt.close(previous)
         figure = function(**kwargs, **fixed)
-        last["figure"] = figure
+        if _inline_backend():
+            # Show it inside the control's output area now, then let it go: the inline
+            # backend would otherwise show it once more below the cell.
+            from IPython.display import display
+
+            display(figure)
+            plt.close(figure)
+        else:
+            last["figure"] = figure
         return figure
 
     redraw.__name__ = function.__name__
@@ -140,6 +149,19 @@ def _interactive(function, **controls):
     if control.result is None:  # ipywidgets 7 draws only when displayed; 8 draws at once
         control.update()
     return control
+
+
+def _inline_backend() -> bool:
+    """True in a kernel whose matplotlib backend is the inline one (Jupyter's and Colab's
+    default), however the matplotlib release spells its name."""
+    if "IPython" not in sys.modules:
+        return False
+    import IPython
+
+    shell = IPython.get_ipython()
+    return getattr(shell, "kernel", None) is not None and "inline" in (
+        matplotlib.get_backend().lower()
+    )
 
 
 def _slider(kind: str, value, low, high, step, description: str, readout_format=None):
