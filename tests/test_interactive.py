@@ -267,3 +267,19 @@ def test_environment_variable_forces_the_answer(monkeypatch):
     monkeypatch.setenv(interactive.ENV_OVERRIDE, "0")
     _fake_shell(monkeypatch, {"header": {}, "metadata": {"cellId": "abc"}})
     assert interactive.frontend_connected() is False
+
+
+def test_inline_backend_shows_each_redraw_in_the_output_area(widgets, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(interactive, "_inline_backend", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    w = interactive.scaled_residual()
+    controls(w)["α"].value = 0.1
+    assert len(shown) >= 2 and shown[-1] is w.result
+    assert w.result.number not in plt.get_fignums()  # shown once, then closed
+
+
+def test_inline_backend_needs_a_kernel():
+    assert interactive._inline_backend() is False  # pytest runs no IPython kernel
