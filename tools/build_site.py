@@ -10,7 +10,8 @@ served by any static host (see README, "Read it as a website").
 
 How it works: the sources are staged into ``build/site-src/`` (the README as the landing
 page, the notebooks with an "Open in Colab" / "Download .ipynb" line in place of their
-Colab badge, the guides of ``docs/``, one API page per module), then Sphinx runs on that
+Colab badge, the guides of ``docs/``, one API page per module or sub-package), then Sphinx
+runs on that
 folder with the configuration in ``docs/site/``. The committed notebooks themselves are
 copied unchanged to ``build/site/notebooks/`` for the download links.
 """
@@ -175,20 +176,27 @@ def _api_modules() -> list[str]:
 
 
 def stage_api(stage: Path) -> list[str]:
-    """One reST page per module (automodule), and ``api/index.md`` listing them."""
+    """One reST page per top-level module or sub-package (its modules as sections), and
+    ``api/index.md`` listing them. Returns the documented modules."""
     api = stage / "api"
     api.mkdir(parents=True, exist_ok=True)
     modules = _api_modules()
+    groups: dict[str, list[str]] = {}
     for name in modules:
-        underline = "=" * len(name)
-        (api / f"{name}.rst").write_text(
-            f"``{name}``\n{underline}====\n\n.. automodule:: {name}\n", encoding="utf-8"
-        )
-    entries = "\n".join(modules)
+        groups.setdefault(".".join(name.split(".")[:2]), []).append(name)
+    for page, members in groups.items():
+        parts = []
+        for name in sorted(members, key=lambda m: (m != page, m)):
+            mark = "=" if name == page else "-"
+            title = f"``{name}``"
+            parts.append(f"{title}\n{mark * len(title)}\n\n.. automodule:: {name}\n")
+        (api / f"{page}.rst").write_text("\n".join(parts), encoding="utf-8")
+    entries = "\n".join(groups)
     (api / "index.md").write_text(
         "# API reference\n\n"
-        "Generated from the docstrings of the `resnet_tf` package, one page per module.\n\n"
-        f"```{{toctree}}\n:maxdepth: 1\n\n{entries}\n```\n",
+        "Generated from the docstrings of the `resnet_tf` package: one page per module or\n"
+        "sub-package, with the sub-package's modules as sections.\n\n"
+        f"```{{toctree}}\n:maxdepth: 2\n\n{entries}\n```\n",
         encoding="utf-8",
     )
     return modules
