@@ -11,8 +11,8 @@ served by any static host (see README, "Read it as a website").
 How it works: the sources are staged into ``build/site-src/`` (the README as the landing
 page, the notebooks with an "Open in Colab" / "Download .ipynb" line in place of their
 Colab badge, the guides of ``docs/``, one API page per module or sub-package), then Sphinx
-runs on that folder with the configuration in ``docs/site/``. The committed notebooks themselves are
-copied unchanged to ``build/site/notebooks/`` for the download links.
+runs on that folder with the configuration in ``docs/site/``. The committed notebooks
+themselves are copied unchanged to ``build/site/notebooks/`` for the download links.
 """
 
 from __future__ import annotations
