@@ -287,5 +287,11 @@ def test_site_reads_well_in_a_browser(site, browser):
     shot = ARTIFACTS / "chapter1.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+    # A second view: the section with the scalar toy's equations and figure.
+    browser.execute_script(
+        "const h = document.getElementById('2-the-tyranny-of-multiplication');"
+        "if (h) { h.scrollIntoView(); }"
+    )
+    browser.save_screenshot(str(ARTIFACTS / "chapter1-section2.png"))
     print(f"site built in {site['seconds']:.1f} s; {len(pages)} pages crawled in "
           f"{crawl_seconds:.1f} s; screenshot: {shot}")
