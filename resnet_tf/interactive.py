@@ -200,17 +200,20 @@ def scalar_toy_figure(a: float = 0.05, depth: int = 50):
     data = scalar_toy_data(a, depth)
     with plots.style():
         fig, ax = plt.subplots(figsize=(7.0, 4.0))
-        ax.plot(data["depth"], np.maximum(np.abs(data["plain"]), _FLOOR), color="#d62728",
+        floor = 1e-16  # below this a gain is zero for any practical purpose
+        ax.plot(data["depth"], np.maximum(np.abs(data["plain"]), floor), color="#d62728",
                 label=f"plain: |a|^l, a = {a:g}")
-        ax.plot(data["depth"], np.maximum(np.abs(data["residual"]), _FLOOR), color="#1f77b4",
+        ax.plot(data["depth"], np.maximum(np.abs(data["residual"]), floor), color="#1f77b4",
                 label=f"residual: |1 + a|^l, 1 + a = {1 + a:g}")
         ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
         ax.set_yscale("log")
+        ax.set_ylim(bottom=floor / 2)
         ax.set_xlabel("depth l")
         ax.set_ylabel("end-to-end gain")
         ax.set_title(f"L = {depth}: a^L = {data['plain'][-1]:.4g}, "
                      f"(1 + a)^L = {data['residual'][-1]:.4g}")
         ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
     return fig
 
 
@@ -347,6 +350,7 @@ def gradient_profile_figure(depth: int = 50, alpha: float = 0.15, width: int = 3
         ax.set_title(f"L = {depth}: at the input, plain {data['plain'][0]:.3g}, "
                      f"residual {data['residual'][0]:.3g} (1/sqrt(L) = {depth ** -0.5:.3f})")
         ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
     return fig
 
 
