@@ -375,7 +375,10 @@ async def _grade_into(result: SubmissionResult, setting: Setting) -> None:
         return
     declared = declared_assignment(notebook)
     result.declared_assignment = declared
-    if declared is not None and declared != setting.assignment:
+    if declared is None:
+        result.notes.append("the notebook's metadata names no assignment; it is graded as "
+                            f"{setting.assignment!r} like every other")
+    elif declared != setting.assignment:
         result.notes.append(f"the notebook's metadata names assignment {declared!r}; it is "
                             f"graded as {setting.assignment!r} all the same")
     result.version = declared_version(notebook)
@@ -414,6 +417,12 @@ async def _grade_into(result: SubmissionResult, setting: Setting) -> None:
     result.problems = score_problems(setting.problem_ids, execution.answers, result.student,
                                      options.key, setting.points)
     result.status, result.message = _execution_status(execution, notebook)
+    if declared not in (None, setting.assignment) and all(
+            p.status == "not_checked" for p in result.problems):
+        # a notebook of another assignment: it earned nothing here; say why
+        result.status = "wrong_assignment"
+        result.message = (f"this notebook is for assignment {declared!r}, not "
+                          f"{setting.assignment!r}; none of its checks are of this one")
 
 
 def _cell_label(notebook: Any, index: int) -> str:

@@ -379,7 +379,7 @@ async def execute_notebook(
         if outcome in ("completed", "timeout") and await _alive(km):
             # the final word: the answers as the notebook leaves them
             final = await _collect(kc, client_class, common, requests,
-                                   collect_timeout if outcome == "completed" else 10.0)
+                                   collect_timeout if outcome == "completed" else 5.0)
             for pid, got in final.items():
                 if got.record is not None or pid not in answers:
                     answers[pid] = got
