@@ -437,7 +437,14 @@ async def _collect(kc: Any, client_class: Any, common: dict, requests: Sequence[
         collector.cell_limit = collector.total_limit = 40 * 2**20
         collector.kc = kc
         try:
-            await collector.async_execute_cell(cell, 0, store_history=False)
+            # a hard bound too: a kernel that ignores interrupts never replies
+            await asyncio.wait_for(collector.async_execute_cell(cell, 0, store_history=False),
+                                   timeout + 2.0)
+        except asyncio.TimeoutError:
+            answers[request.problem] = Collected(
+                request.problem, None, f"handing over the answers took longer than "
+                f"{int(timeout)} s (the kernel did not respond)")
+            break
         except DeadKernelError:
             answers[request.problem] = Collected(request.problem, None,
                                                  "the kernel died while handing over answers")
