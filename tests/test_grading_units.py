@@ -374,8 +374,10 @@ def test_feedback_and_summary_say_what_happened(tmp_path):
     assert "**Score: 3 / 5**" in feedback and "cell 3: ValueError: no" in feedback
     assert "Second / piped" in feedback and "half" in feedback
     assert "\\ud800" in (folder / "results.json").read_text()
+    run.results[0].version = "0.0.1"
     table = reports.summary_table(run)
     assert "2 submission(s)" in table and "b: empty - the file is empty" in table
+    assert "another resnet_tf version (0.0.1)" in table
     stats = {row["problem"]: row for row in reports.problem_statistics(run)}
     assert stats["1"] == {"problem": "1", "points": 2.0, "mean": 1.0, "checked": 1,
                           "full": 1, "failed": 0, "not_checked": 1}

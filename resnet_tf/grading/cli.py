@@ -50,9 +50,9 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="submissions graded at the same time (default: 1)")
     parser.add_argument("--hidden-visibility", default="after_published",
-                        choices=("after_published", "after_due_date", "hidden"),
-                        help="when students see the hidden checks' results on Gradescope "
-                             "(default: after_published)")
+                        choices=("after_published", "after_due_date"),
+                        help="when students see the hidden checks' results, and with them "
+                             "their total, on Gradescope (default: after_published)")
     parser.add_argument("--memory-limit", type=int, default=defaults.memory_mb, metavar="MB",
                         help="address space of one kernel (default: %(default)s)")
     parser.add_argument("--max-processes", type=int, default=defaults.processes,

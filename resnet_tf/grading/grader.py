@@ -313,6 +313,7 @@ class Setting:
     box: sb.Sandbox
     tmp_root: Path
     hidden: list[Path] = field(default_factory=list)
+    shared: Path | None = None
 
 
 async def grade_submission(submission: Submission, setting: Setting) -> SubmissionResult:
@@ -396,6 +397,7 @@ async def _grade_into(result: SubmissionResult, setting: Setting) -> None:
                 copy.deepcopy(notebook), tmp, options.cell_timeout, options.notebook_timeout,
                 requests, setting.box, options.limits,
                 hidden=setting.hidden, jobs=options.jobs, submission_copy=data,
+                shared=setting.shared,
             )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -531,7 +533,8 @@ def grade_class(
     tmp_root = Path(tempfile.mkdtemp(prefix="resnet-tf-grade-"))
     os.chmod(tmp_root, 0o711)
     setting = Setting(chosen, problem_ids, points, titles, options, box, tmp_root,
-                      _hidden_paths(notebooks, out_dir, key_file))
+                      _hidden_paths(notebooks, out_dir, key_file),
+                      sb.prepare_shared(tmp_root / "shared"))
 
     async def main() -> None:
         semaphore = asyncio.Semaphore(max(1, options.jobs))

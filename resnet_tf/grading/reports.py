@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 GRADEBOOK_FIXED = ("submission", "total", "max_total")
 GRADEBOOK_TAIL = ("status", "error", "student_id", "file", "sha256", "resnet_tf")
-HIDDEN_VISIBILITIES = ("after_published", "after_due_date", "hidden")
+#: Visibilities of the tests that carry the points. Gradescope hides a student's total
+#: while such tests are hidden; "hidden" tests would not hide it, so it is not offered.
+HIDDEN_VISIBILITIES = ("after_published", "after_due_date")
 
 
 def _umask() -> int:
@@ -123,7 +125,9 @@ def gradescope_results(run: ClassResult, result: SubmissionResult) -> dict[str, 
     worth no points, so they reveal nothing the notebook did not already show), and the
     full grade with the hidden checks (it holds the points; its visibility is
     ``run.hidden_visibility``, ``after_published`` by default). The total ``score`` is
-    set at the top level. Gradescope knows only ``passed`` and ``failed``; the grader's
+    set at the top level; Gradescope does not show it to the student while tests that
+    carry points are hidden, so a resubmission reveals nothing about the hidden cases
+    before the grades are published. Gradescope knows only ``passed`` and ``failed``; the grader's
     own status is kept in ``extra_data``.
     """
     tests = []
@@ -372,6 +376,11 @@ def summary_table(run: ClassResult) -> str:
     for sid, names in sorted(shared.items()):
         lines.append(f"  student id {sid!r} is used by {len(names)} submissions: "
                      + ", ".join(names))
+    others = sorted({r.version for r in run.results if r.version and r.version != run.version})
+    if others:
+        made = [r.submission.name for r in run.results if r.version in others]
+        lines.append(f"  warning: {len(made)} submission(s) were made with another resnet_tf "
+                     f"version ({', '.join(others)}); their checks may differ from these")
     if run.interrupted:
         lines.append(f"  interrupted: {len(run.interrupted)} submission(s) not graded: "
                      + ", ".join(run.interrupted[:10]) + (" ..." if len(run.interrupted) > 10

@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import sys
@@ -255,12 +256,13 @@ async def execute_notebook(
     hidden: Sequence[Path] = (),
     jobs: int = 1,
     submission_copy: bytes | None = None,
+    shared: Path | None = None,
 ) -> Execution:
     """Run ``notebook`` (modified in place) in a fresh kernel under ``tmp``, then collect.
 
     ``tmp`` is a new, private folder of this submission; the kernel works in
-    ``tmp/work`` (which gets ``submission_copy`` as ``submission.ipynb``). Never raises
-    for anything the notebook does.
+    ``tmp/work`` (which gets ``submission_copy`` as ``submission.ipynb``) and may read
+    the run's ``shared`` caches. Never raises for anything the notebook does.
     """
     import zmq
     import zmq.asyncio
@@ -273,6 +275,8 @@ async def execute_notebook(
     grader_only = _own_dir(tmp / "grader", 0o700)
     if submission_copy is not None:
         (workdir / "submission.ipynb").write_bytes(submission_copy)
+    if shared is not None and (shared / "matplotlib").is_dir():
+        shutil.copytree(shared / "matplotlib", workdir / ".config" / "matplotlib")
     sb.give(workdir, box)
     sb.give(private, box)
     env = kernel_environment(workdir)

@@ -345,5 +345,24 @@ def give(path: Path, sandbox: Sandbox) -> None:
 
 
 def python_argv() -> list[str]:
-    """The kernel: this Python, with ipykernel."""
-    return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    """The kernel: this Python, with ipykernel (no input history is kept)."""
+    return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+            "--HistoryManager.enabled=False"]
+
+
+def prepare_shared(folder: Path) -> Path | None:
+    """Build, once per run, the caches every kernel starts from: Matplotlib's font list.
+
+    Each kernel gets its own copy in its working folder, so none of them can change
+    what another reads. Returns the folder, or None when the cache could not be built
+    (kernels then build their own, a little slower).
+    """
+    mpl = folder / "matplotlib"
+    mpl.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"],
+                       env={**os.environ, "MPLCONFIGDIR": str(mpl)}, timeout=120,
+                       capture_output=True, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return folder
