@@ -111,7 +111,7 @@ class PartResult:
 
 @dataclass
 class Result:
-    """The verdict on one answer to one problem (what the grade log stores)."""
+    """The verdict on one answer to one problem."""
 
     problem: str
     score: float
