@@ -200,6 +200,12 @@ def test_collected_answers_are_judged_here_with_the_hidden_cases():
                                     {"3113800": _collected("3113800", visible_only)}, "", None)
     assert got.visible_status == "passed" and got.score == 2.0
     assert "hidden case" in got.output and "12345" not in got.output
+    # an error on a hidden case is named by its kind only, never by its text
+    outputs[-1] = {"$": "raised", "message": "ValueError: shapes (3,) and (5,) differ"}
+    visible_only["plain_gain"] = {"outputs": outputs}
+    (got,) = scoring.score_problems(["3113800"],
+                                    {"3113800": _collected("3113800", visible_only)}, "", None)
+    assert "raised ValueError on hidden case" in got.output and "(5,)" not in got.output
 
 
 def test_a_forged_record_cannot_give_points():
