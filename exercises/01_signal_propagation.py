@@ -58,14 +58,25 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3113800: a one-neuron chain, plain against residual
@@ -77,11 +88,12 @@ resnet_tf.seed_everything(0)
 # 1. `plain_gain`: the derivative $\partial x_L / \partial x_0$ of the plain chain, as a
 #    formula in `a` and `L`.
 # 2. `residual_gain`: the same derivative for the residual chain.
-# 3. `depth`: for $a = 0.5$, the smallest depth $L$ at which the plain derivative is below
-#    $10^{-6}$.
+# 3. `depth`: for the $a$ and the tolerance `tol` printed below (the book: $a = 0.5$ and
+#    $10^{-6}$), the smallest depth $L$ at which the plain derivative is below `tol`.
 
 # %%
 rng = np.random.default_rng(3113800)  # this problem's own random numbers
+P = parameters("3113800")  # your a and tol
 plain_gain = ...  # YOUR ANSWER HERE
 residual_gain = ...  # YOUR ANSWER HERE
 depth = ...  # YOUR ANSWER HERE
@@ -135,7 +147,8 @@ check("3134457", {"forward_variances": forward_variances, "variance_ratio": vari
 #
 # 1. `bound`: if $\lVert J_{F_l} \rVert_2 \le r$ for every block, an upper bound on
 #    $\lVert J \rVert_2$, as a formula in `r` and `L`.
-# 2. `depth`: the first $L$ at which that bound, with $r = 0.1$, exceeds 100.
+# 2. `depth`: the first $L$ at which that bound, with the `r` and `M` printed below (the
+#    book: $r = 0.1$, $M = 100$), exceeds $M$.
 # 3. `end_to_end_norm(jacobians)`: $\lVert J \rVert_2$ for a list of block Jacobians
 #    $[J_{F_0}, J_{F_1}, \dots]$ (block 0 acts first).
 # 4. `ratio`: for the 50 random blocks below (each with $\lVert J_{F_l} \rVert_2 = 0.05$),
@@ -143,6 +156,7 @@ check("3134457", {"forward_variances": forward_variances, "variance_ratio": vari
 
 # %%
 rng = np.random.default_rng(3170015)  # this problem's own random numbers
+P = parameters("3170015")  # your r and M for `depth`
 r, n_blocks, dim = 0.05, 50, 16
 jacobians = []
 for _ in range(n_blocks):

@@ -57,6 +57,16 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import keras
@@ -65,9 +75,10 @@ import numpy as np
 import tensorflow as tf
 
 from resnet_tf.blocks import dense_block
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3169686: the block Jacobian by hand
@@ -76,12 +87,17 @@ resnet_tf.seed_everything(0)
 # and $W_2$ of shape $(n, m)$.
 #
 # 1. `block_jacobian(W1, W2, x)`: return $\partial y / \partial x$ as an $(n, n)$ array.
-# 2. `eigenvalues`: the three eigenvalues of $I + J_F$ for the branch Jacobian `J_F` below.
-# 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^5$.
+# 2. `eigenvalues`: the three eigenvalues of $I + J_F$ for the branch Jacobian `J_F` below
+#    (its diagonal comes from your parameters).
+# 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^k$, with your power $k$
+#    (the book: $k = 5$).
 
 # %%
 rng = np.random.default_rng(3169686)  # this problem's own random numbers
-J_F = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
+P = parameters("3169686")  # the diagonal of J_F and the power
+d0, d1, d2 = P["diag"]
+J_F = np.array([[d0, 0.3, 0.1], [0.0, d1, -0.4], [0.0, 0.0, d2]])
+print(J_F)
 
 
 def block_jacobian(W1, W2, x):
@@ -111,12 +127,14 @@ check("3169686", {"block_jacobian": block_jacobian, "eigenvalues": eigenvalues,
 #    $1 + \lambda$, and report the largest mismatch.
 # 2. `radii`: the pair ($\max|\mu - 1|$ over the block's eigenvalues, spectral radius of
 #    $J_F$).
-# 3. `plain_power`, `residual_power`: if $J_F$ has eigenvalues $-0.3, 0.1, 0.05$, the
-#    spectral radii of $J_F^{10}$ (ten plain layers) and of $(I + J_F)^{10}$ (ten blocks).
+# 3. `plain_power`, `residual_power`: if $J_F$ has the eigenvalues `eigs` printed below
+#    (the book: $-0.3, 0.1, 0.05$), the spectral radii of $J_F^k$ ($k$ plain layers) and of
+#    $(I + J_F)^k$ ($k$ blocks), with your power $k$ (the book: 10).
 
 # %%
 resnet_tf.seed_everything(3187046)  # this problem's own seeds
 rng = np.random.default_rng(3187046)  # this problem's own random numbers
+P = parameters("3187046")  # eigs and power for the last two parts
 inputs = keras.Input((8,))
 outputs = dense_block(inputs, 8, branch_layers=2, name="block",
                       kernel_initializer=keras.initializers.RandomNormal(stddev=0.15, seed=1))

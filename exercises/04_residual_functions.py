@@ -56,6 +56,16 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import warnings
@@ -66,11 +76,12 @@ import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message="The structure of `inputs`")
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 
 def fit_full_batch(model, x, y, steps, learning_rate=1e-2):
@@ -173,14 +184,16 @@ check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg
 # 1. `drop_bound`: a bound on the change of the output $\lVert x_n - x_n'\rVert$ when block
 #    $k$ is removed, with $a = \lVert F_k(x_k)\rVert$ and $m$ blocks after $k$, as a formula
 #    in `a`, `r`, `m`.
-# 2. `paths_removed`: unrolled, a 10-block residual net has $2^{10}$ input-output paths;
-#    how many of them use the branch of block 3?
+# 2. `paths_removed`: unrolled, an $n$-block residual net has $2^n$ input-output paths;
+#    how many of them use the branch of block $k$, for the `blocks` $= n$ and `block`
+#    $= k$ printed below (the book: $n = 10$, $k = 3$)?
 # 3. `changes_and_bounds`: for the stack below and the batch `xs8`, remove each block in turn
 #    and record the largest change of the output over the batch, and the largest value of
 #    your bound over the batch; give the pair of lists (changes, bounds).
 
 # %%
 rng = np.random.default_rng(3169730)  # this problem's own random numbers
+P = parameters("3169730")  # your n (blocks) and k (block) for `paths_removed`
 r, n8 = 0.3, 8
 weights8 = []
 for _ in range(n8):
@@ -218,7 +231,8 @@ check("3169730", {"drop_bound": drop_bound, "paths_removed": paths_removed,
 # 1. `mean_length`: unrolling $n$ blocks, a path chooses for each block the branch or the
 #    shortcut; its length is the number of branches used. The mean length over all $2^n$
 #    paths, as a formula in `n`.
-# 2. `short_fraction`: for $n = 10$, the fraction of paths of length at most 2.
+# 2. `short_fraction`: for the `blocks` $= n$ and `at_most` $= m$ printed below (the book:
+#    $n = 10$, $m = 2$), the fraction of paths of length at most $m$.
 # 3. `gradient_ratio`: the two 30-block MLPs below (`resnet_tf.models.mlp`, He-normal
 #    weights, residual branches scaled by $1/\sqrt{30}$) are at initialisation. For the
 #    mean-squared error on the batch `(xb, yb)`, compute the norm of the gradient with
@@ -228,6 +242,7 @@ check("3169730", {"drop_bound": drop_bound, "paths_removed": paths_removed,
 # %%
 resnet_tf.seed_everything(3114054)  # this problem's own seeds
 rng = np.random.default_rng(3114054)  # this problem's own random numbers
+P = parameters("3114054")  # your n and m for `short_fraction`
 depth = 30
 residual_net = mlp(depth, width=32, input_dim=2, branch_layers=2, alpha=1 / np.sqrt(depth))
 plain_net = mlp(depth, width=32, input_dim=2, branch_layers=2, residual=False)
@@ -252,13 +267,15 @@ check("3114054", {"mean_length": mean_length, "short_fraction": short_fraction,
 # differences between neighbours. On $[0, 1]$ the identity has $\mathrm{TV} = 1$.
 #
 # 1. `total_variation(y)`: TV of an array of samples.
-# 2. `tv_sine`: $V = \mathrm{TV}(f)$ for $f(x) = 0.1\sin(20\pi x)$ on $[0, 1]$.
+# 2. `tv_sine`: $V = \mathrm{TV}(f)$ on $[0, 1]$ for $f(x) = A\sin(2\pi k x)$ with the
+#    `amplitude` $A$ and `cycles` $k$ printed below (the book: $f(x) = 0.1\sin(20\pi x)$).
 # 3. `tv_pairs`: for every residual function in `residuals` below, sample on `grid`, and
 #    collect the rows $(V, \mathrm{TV}(x + f))$ with $V = \mathrm{TV}(f)$ (an array of shape
 #    `(k, 2)`).
 
 # %%
 rng = np.random.default_rng(3169942)  # this problem's own random numbers
+P = parameters("3169942")  # your A (amplitude) and k (cycles) for `tv_sine`
 grid = np.linspace(0.0, 1.0, 10_001)
 residuals = {
     "0.1 sin(20 pi x)": lambda x: 0.1 * np.sin(20 * np.pi * x),

@@ -55,19 +55,31 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3169967: fixed points and their stability
 #
-# Take the one-dimensional flow $\dot x = F(x) = x - x^3$.
+# Take the one-dimensional flow $\dot x = F(x) = x\,(c^2 - x^2)$ with the `c` printed
+# below (the book: $c = 1$, that is $F(x) = x - x^3$).
 #
 # 1. `fixed_points`: every $x^*$ with $F(x^*) = 0$ (a list, any order).
 # 2. `stable_points`: the fixed points that attract nearby trajectories.
@@ -78,11 +90,13 @@ resnet_tf.seed_everything(0)
 
 # %%
 rng = np.random.default_rng(3169967)  # this problem's own random numbers
+P = parameters("3169967")  # your c
+c = P["c"]
 
 
 def F(x):
-    """The right-hand side x - x^3."""
-    return x - x**3
+    """The right-hand side x (c^2 - x^2)."""
+    return x * (c**2 - x**2)
 
 
 def is_stable(J):

@@ -58,14 +58,25 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3113800: a one-neuron chain, plain against residual
@@ -77,15 +88,16 @@ resnet_tf.seed_everything(0)
 # 1. `plain_gain`: the derivative $\partial x_L / \partial x_0$ of the plain chain, as a
 #    formula in `a` and `L`.
 # 2. `residual_gain`: the same derivative for the residual chain.
-# 3. `depth`: for $a = 0.5$, the smallest depth $L$ at which the plain derivative is below
-#    $10^{-6}$.
+# 3. `depth`: for the $a$ and the tolerance `tol` printed below (the book: $a = 0.5$ and
+#    $10^{-6}$), the smallest depth $L$ at which the plain derivative is below `tol`.
 
 # %%
 rng = np.random.default_rng(3113800)  # this problem's own random numbers
+P = parameters("3113800")  # your a and tol
 # BEGIN SOLUTION
 plain_gain = lambda a, L: a**L  # noqa: E731
 residual_gain = lambda a, L: (1 + a) ** L  # noqa: E731
-depth = int(np.ceil(np.log(1e-6) / np.log(0.5)))
+depth = next(L for L in range(1, 100_000) if P["a"] ** L < P["tol"])
 # END SOLUTION
 
 # %%
@@ -97,7 +109,8 @@ check("3113800", {"plain_gain": plain_gain, "residual_gain": residual_gain, "dep
 # has derivative $a$, so $\partial x_L/\partial x_0 = a^L$; a residual layer has
 # derivative $1 + a$, so the product is $(1+a)^L$. The plain gain shrinks geometrically
 # whenever $|a| < 1$: $0.5^{19} \approx 1.9 \times 10^{-6}$ is still above one millionth
-# and $0.5^{20} \approx 9.5 \times 10^{-7}$ is the first below, so $L = 20$. At that depth
+# and $0.5^{20} \approx 9.5 \times 10^{-7}$ is the first below, so $L = 20$ for the book's
+# numbers (the code above finds it for any $a$ and tolerance by counting). At that depth
 # the residual gain is $1.5^{20} \approx 3325$. When the layers learn small corrections
 # ($|a| \ll 1$), $(1 + a)^L$ stays of order one for moderate depths, which is what keeps
 # the gradient usable. The figure shows both gains on a log scale.
@@ -209,7 +222,8 @@ assert abs(np.log10(variance_ratio)) > 1 and effective_rank < width // 4
 #
 # 1. `bound`: if $\lVert J_{F_l} \rVert_2 \le r$ for every block, an upper bound on
 #    $\lVert J \rVert_2$, as a formula in `r` and `L`.
-# 2. `depth`: the first $L$ at which that bound, with $r = 0.1$, exceeds 100.
+# 2. `depth`: the first $L$ at which that bound, with the `r` and `M` printed below (the
+#    book: $r = 0.1$, $M = 100$), exceeds $M$.
 # 3. `end_to_end_norm(jacobians)`: $\lVert J \rVert_2$ for a list of block Jacobians
 #    $[J_{F_0}, J_{F_1}, \dots]$ (block 0 acts first).
 # 4. `ratio`: for the 50 random blocks below (each with $\lVert J_{F_l} \rVert_2 = 0.05$),
@@ -217,6 +231,7 @@ assert abs(np.log10(variance_ratio)) > 1 and effective_rank < width // 4
 
 # %%
 rng = np.random.default_rng(3170015)  # this problem's own random numbers
+P = parameters("3170015")  # your r and M for `depth`
 r, n_blocks, dim = 0.05, 50, 16
 jacobians = []
 for _ in range(n_blocks):
@@ -237,7 +252,7 @@ def end_to_end_norm(jacobians):
 
 # BEGIN SOLUTION
 bound = lambda r, L: (1 + r) ** L  # noqa: E731
-depth = next(L for L in range(1, 1000) if bound(0.1, L) > 100)
+depth = next(L for L in range(1, 100_000) if bound(P["r"], L) > P["M"])
 ratio = end_to_end_norm(jacobians) / bound(r, n_blocks)
 print(f"measured {end_to_end_norm(jacobians):.3f} <= bound {bound(r, n_blocks):.3f}")
 # END SOLUTION
@@ -251,7 +266,8 @@ check("3170015", {"bound": bound, "depth": depth, "end_to_end_norm": end_to_end_
 # **Worked solution.** The spectral norm is sub-multiplicative and obeys the triangle
 # inequality, so $\lVert J \rVert_2 \le \prod_l \lVert I + J_{F_l}\rVert_2 \le
 # \prod_l (1 + \lVert J_{F_l} \rVert_2) \le (1 + r)^L$. With $r = 0.1$,
-# $1.1^{48} \approx 97$ and $1.1^{49} \approx 107$, so the bound passes 100 at $L = 49$.
+# $1.1^{48} \approx 97$ and $1.1^{49} \approx 107$, so the bound passes 100 at $L = 49$
+# (the book's numbers; the code counts the same way for yours).
 # Two remarks. First, the bound never goes *below* one's reach the way $r^L$ does: the
 # identity keeps a floor under the product that a plain stack lacks. Second, it is only an
 # upper bound; random Jacobians point in unrelated directions, and the measured norm of the

@@ -57,6 +57,16 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import keras
@@ -65,9 +75,10 @@ import numpy as np
 import tensorflow as tf
 
 from resnet_tf.blocks import dense_block
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3169686: the block Jacobian by hand
@@ -76,12 +87,17 @@ resnet_tf.seed_everything(0)
 # and $W_2$ of shape $(n, m)$.
 #
 # 1. `block_jacobian(W1, W2, x)`: return $\partial y / \partial x$ as an $(n, n)$ array.
-# 2. `eigenvalues`: the three eigenvalues of $I + J_F$ for the branch Jacobian `J_F` below.
-# 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^5$.
+# 2. `eigenvalues`: the three eigenvalues of $I + J_F$ for the branch Jacobian `J_F` below
+#    (its diagonal comes from your parameters).
+# 3. `radius_5`: the spectral radius (largest $|\mu|$) of $(I + J_F)^k$, with your power $k$
+#    (the book: $k = 5$).
 
 # %%
 rng = np.random.default_rng(3169686)  # this problem's own random numbers
-J_F = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
+P = parameters("3169686")  # the diagonal of J_F and the power
+d0, d1, d2 = P["diag"]
+J_F = np.array([[d0, 0.3, 0.1], [0.0, d1, -0.4], [0.0, 0.0, d2]])
+print(J_F)
 
 
 def block_jacobian(W1, W2, x):
@@ -94,7 +110,7 @@ def block_jacobian(W1, W2, x):
 
 # BEGIN SOLUTION
 eigenvalues = 1 + np.diag(J_F)  # J_F is triangular: its eigenvalues are on the diagonal
-radius_5 = np.max(np.abs(eigenvalues)) ** 5
+radius_5 = np.max(np.abs(eigenvalues)) ** P["power"]
 # END SOLUTION
 
 # %%
@@ -107,8 +123,9 @@ check("3169686", {"block_jacobian": block_jacobian, "eigenvalues": eigenvalues,
 # with $D = \mathrm{diag}(\mathbb 1[W_1 x > 0])$: only the hidden units that are switched on
 # pass a derivative. If $J_F v = \lambda v$ then $(I + J_F)v = v + \lambda v =
 # (1 + \lambda)v$, so the eigenvectors stay and every eigenvalue moves right by one. For the
-# triangular $J_F$ the eigenvalues $-0.5, 0.2, -1.2$ become $0.5, 1.2, -0.2$, and the
-# fifth power has spectral radius $1.2^5 \approx 2.49$. Note what the shift does *not*
+# triangular $J_F$ of the book the eigenvalues $-0.5, 0.2, -1.2$ become $0.5, 1.2, -0.2$,
+# and the fifth power has spectral radius $1.2^5 \approx 2.49$; the code reads your
+# diagonal and power the same way. Note what the shift does *not*
 # guarantee: an eigenvalue of $J_F$ near $-1$ becomes one near $0$, and one near $-2$
 # lands near $-1$. The identity helps when the branch makes small corrections, which is
 # what training with shortcuts tends to produce.
@@ -126,12 +143,14 @@ check("3169686", {"block_jacobian": block_jacobian, "eigenvalues": eigenvalues,
 #    $1 + \lambda$, and report the largest mismatch.
 # 2. `radii`: the pair ($\max|\mu - 1|$ over the block's eigenvalues, spectral radius of
 #    $J_F$).
-# 3. `plain_power`, `residual_power`: if $J_F$ has eigenvalues $-0.3, 0.1, 0.05$, the
-#    spectral radii of $J_F^{10}$ (ten plain layers) and of $(I + J_F)^{10}$ (ten blocks).
+# 3. `plain_power`, `residual_power`: if $J_F$ has the eigenvalues `eigs` printed below
+#    (the book: $-0.3, 0.1, 0.05$), the spectral radii of $J_F^k$ ($k$ plain layers) and of
+#    $(I + J_F)^k$ ($k$ blocks), with your power $k$ (the book: 10).
 
 # %%
 resnet_tf.seed_everything(3187046)  # this problem's own seeds
 rng = np.random.default_rng(3187046)  # this problem's own random numbers
+P = parameters("3187046")  # eigs and power for the last two parts
 inputs = keras.Input((8,))
 outputs = dense_block(inputs, 8, branch_layers=2, name="block",
                       kernel_initializer=keras.initializers.RandomNormal(stddev=0.15, seed=1))
@@ -159,10 +178,11 @@ mu = np.linalg.eigvals(jacobian_at(block, x0))
 lam = np.linalg.eigvals(jacobian_at(branch, x0))
 shift_error = max(np.min(np.abs(m - (1 + lam))) for m in mu)
 radii = (np.max(np.abs(mu - 1)), np.max(np.abs(lam)))
-plain_power = max(abs(v) for v in (-0.3, 0.1, 0.05)) ** 10
-residual_power = max(abs(1 + v) for v in (-0.3, 0.1, 0.05)) ** 10
+plain_power = max(abs(v) for v in P["eigs"]) ** P["power"]
+residual_power = max(abs(1 + v) for v in P["eigs"]) ** P["power"]
 print(f"shift error below 1e-6: {shift_error < 1e-6}; max|mu - 1| = {radii[0]:.4f}, rho(J_F) = {radii[1]:.4f}")
-print(f"ten plain layers: {plain_power:.2e}; ten residual blocks: {residual_power:.3f}")
+print(f"{P['power']} plain layers: {plain_power:.2e}; "
+      f"{P['power']} residual blocks: {residual_power:.3f}")
 # END SOLUTION
 
 # %%
@@ -190,7 +210,7 @@ assert np.all(np.abs(mu - 1) < 1) and np.all(np.abs(lam) < 1)
 # its $1 + \lambda$ (`eigvals` returns them in arbitrary order, so matching is needed).
 # With small weights the branch eigenvalues cluster near 0 and the block's near 1: the
 # block is close to the identity, as the figure shows. Powers make the point about depth:
-# ten plain layers with these eigenvalues shrink every direction to at most
+# with the book's numbers, ten plain layers shrink every direction to at most
 # $0.3^{10} \approx 6 \times 10^{-6}$, while ten residual blocks keep every direction
 # between $0.7^{10} \approx 0.03$ and $1.1^{10} \approx 2.6$.
 # <!-- END SOLUTION -->

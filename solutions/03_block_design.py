@@ -55,6 +55,16 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import keras
@@ -63,10 +73,11 @@ import numpy as np
 import tensorflow as tf
 
 from resnet_tf.blocks import bottleneck_block
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 from resnet_tf.layers import HighwayGate
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3170003: bottleneck against basic block
@@ -213,7 +224,8 @@ check("3169938", {"shortcut_share": shortcut_share, "gated_share": gated_share,
 #
 # 1. `identity_gain`: the factor applied to the carry (identity) path by $L$ blocks whose
 #    gate is the constant $T$, as a formula in `T` and `L`.
-# 2. `log10_gain`: its base-10 logarithm for $T = 0.9$, $L = 10$.
+# 2. `log10_gain`: its base-10 logarithm for the `T` and `L` printed below (the book:
+#    $T = 0.9$, $L = 10$).
 # 3. `gradient_norms`: the two stacks below have 20 blocks each with the same transform
 #    $H$ (a Dense layer with small weights); the highway stack's gates start near 1
 #    (`gate_bias=4`). Measure $\lVert\partial L/\partial x\rVert$ for $L = \sum g \odot y$ at
@@ -223,6 +235,7 @@ check("3169938", {"shortcut_share": shortcut_share, "gated_share": gated_share,
 # %%
 resnet_tf.seed_everything(3170021)  # this problem's own seeds
 rng = np.random.default_rng(3170021)  # this problem's own random numbers
+P = parameters("3170021")  # your T and L for `log10_gain`
 
 
 def transform(name):
@@ -252,7 +265,7 @@ g_batch = tf.constant(rng.standard_normal((64, 16)), dtype="float32")
 # END PROMPT
 # BEGIN SOLUTION
 identity_gain = lambda T, L: (1 - T) ** L  # noqa: E731
-log10_gain = 10 * np.log10(1 - 0.9)
+log10_gain = P["L"] * np.log10(1 - P["T"])
 
 
 def input_gradient_norm(model):
@@ -306,7 +319,8 @@ assert all(a > b for a, b in zip(norms, norms[1:], strict=False))
 #
 # 1. `alpha_max`: the largest $\alpha$ for which the bound on $\lVert J \rVert_2$ is at most
 #    1, as a formula in `beta` and `lip`.
-# 2. `alpha_example`: its value for $\beta = 0.2$, Lip $= 4$.
+# 2. `alpha_example`: its value for the `beta` and `lip` printed below (the book:
+#    $\beta = 0.2$, Lip $= 4$).
 # 3. `scaled_norm`: for the 50 random branches $F_l(x) = W_2\,\mathrm{relu}(W_1 x)$ below,
 #    each with $\lVert W_1\rVert_2 \lVert W_2\rVert_2 = 2$, the spectral norm of the
 #    end-to-end Jacobian at the point `x_start` with $\beta = 0.2$ and $\alpha$ at the bound.
@@ -314,6 +328,7 @@ assert all(a > b for a, b in zip(norms, norms[1:], strict=False))
 
 # %%
 rng = np.random.default_rng(3185064)  # this problem's own random numbers
+P = parameters("3185064")  # your beta and lip for `alpha_example`
 branches = []
 for _ in range(50):
     w1, w2 = rng.standard_normal((32, 16)), rng.standard_normal((16, 32))
@@ -334,7 +349,7 @@ def stack_jacobian_norm(alpha, beta):
 
 # BEGIN SOLUTION
 alpha_max = lambda beta, lip: beta / lip  # noqa: E731
-alpha_example = alpha_max(0.2, 4.0)
+alpha_example = alpha_max(P["beta"], P["lip"])
 scaled_norm = stack_jacobian_norm(alpha_max(0.2, 2.0), 0.2)
 unscaled_norm = stack_jacobian_norm(1.0, 0.0)
 print(f"scaled: {scaled_norm:.2e}; unscaled: {unscaled_norm:.3g}")

@@ -55,19 +55,31 @@ import resnet_tf.colab
 
 environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
+# %% [markdown]
+# **Your student id.** Some problems give every student their own numbers. Type your id
+# between the quotes below before you start (the one your course uses), then run the
+# notebook from the top: each such problem prints *your* parameters, `check()` checks
+# your answers against them, and so does the grader. Left empty, the notebook uses the
+# book's own numbers.
+
+# %%
+STUDENT_ID = ""  # your student id, e.g. "s1234567"
+
 # %%
 # %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: F401 - for figures of your own
 import numpy as np
 
-from resnet_tf.exercises import check, hint  # noqa: F401 - hint("ID", 2): more help
+from resnet_tf.exercises import check, hint, parameters, set_student  # noqa: F401
 
 resnet_tf.seed_everything(0)
+set_student(STUDENT_ID)  # hint("ID", 2) gives more help; parameters("ID") your numbers
 
 # %% [markdown]
 # ## Problem 3169967: fixed points and their stability
 #
-# Take the one-dimensional flow $\dot x = F(x) = x - x^3$.
+# Take the one-dimensional flow $\dot x = F(x) = x\,(c^2 - x^2)$ with the `c` printed
+# below (the book: $c = 1$, that is $F(x) = x - x^3$).
 #
 # 1. `fixed_points`: every $x^*$ with $F(x^*) = 0$ (a list, any order).
 # 2. `stable_points`: the fixed points that attract nearby trajectories.
@@ -78,11 +90,13 @@ resnet_tf.seed_everything(0)
 
 # %%
 rng = np.random.default_rng(3169967)  # this problem's own random numbers
+P = parameters("3169967")  # your c
+c = P["c"]
 
 
 def F(x):
-    """The right-hand side x - x^3."""
-    return x - x**3
+    """The right-hand side x (c^2 - x^2)."""
+    return x * (c**2 - x**2)
 
 
 def is_stable(J):
@@ -98,8 +112,8 @@ def is_stable(J):
 # limit = ...  # YOUR ANSWER HERE
 # END PROMPT
 # BEGIN SOLUTION
-fixed_points = [-1.0, 0.0, 1.0]
-stable_points = [p for p in fixed_points if 1 - 3 * p**2 < 0]
+fixed_points = [-c, 0.0, c]  # x (c - x)(c + x) = 0
+stable_points = [p for p in fixed_points if c**2 - 3 * p**2 < 0]  # F'(p) < 0
 x = 0.3
 trajectory = [x]
 for _ in range(200):
@@ -116,7 +130,7 @@ check("3169967", {"fixed_points": fixed_points, "stable_points": stable_points,
 # %%
 # BEGIN SOLUTION NO PROMPT
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
-for x0 in (-1.6, -0.3, 0.05, 0.3, 1.7):
+for x0 in (-1.6 * c, -0.3 * c, 0.05 * c, 0.3, 1.7 * c):
     path = [x0]
     for _ in range(60):
         path.append(path[-1] + 0.1 * F(path[-1]))
@@ -127,12 +141,13 @@ ax.set_xlabel("block l")
 ax.set_ylabel("x_l")
 ax.legend(fontsize=7)
 plt.show()
-assert abs(trajectory[-1] - 1) < 1e-6
+assert abs(trajectory[-1] - c) < 1e-3 * c
 # END SOLUTION
 
 # %% [markdown]
 # <!-- BEGIN SOLUTION -->
-# **Worked solution.** $x - x^3 = x(1 - x)(1 + x)$ vanishes at $-1, 0, 1$. Near a fixed
+# **Worked solution.** With the book's $c = 1$, $x - x^3 = x(1 - x)(1 + x)$ vanishes at
+# $-1, 0, 1$ (for another $c$: at $-c, 0, c$, and the same reasoning holds). Near a fixed
 # point the flow behaves like $\dot\delta = F'(x^*)\,\delta$, and $F'(x) = 1 - 3x^2$ is
 # $+1$ at $0$ (perturbations grow: unstable) and $-2$ at $\pm 1$ (they decay: stable). In
 # $n$ dimensions the same test reads: every eigenvalue of the Jacobian has a negative real

@@ -1,4 +1,4 @@
-"""check() / grade(): verdicts, types, hidden checks, the grade log, and the problem bank."""
+"""check() / grade(): verdicts, types, hidden checks, variants, the hand-over, the bank."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from resnet_tf.exercises import (
     ASSIGNMENTS,
-    GRADE_LOG_ENV,
     PROBLEMS,
     Result,
     assignments,
@@ -122,24 +121,111 @@ def test_unknown_problem_never_raises(capsys):
     assert "no problem" in capsys.readouterr().out
 
 
-def test_grade_log_appends_hidden_results(tmp_path, monkeypatch, capsys):
-    log = tmp_path / "grades.jsonl"
-    monkeypatch.setenv(GRADE_LOG_ENV, str(log))
+def test_check_remembers_the_last_answer_and_counts_calls(capsys):
+    from resnet_tf.exercises import core
+
+    core.SUBMITTED.pop("3113800", None)
+    core.CALLS.pop("3113800", None)
     check("3113800", SCALAR_RIGHT)
     check("3113800", {"plain_gain": lambda a, L: 1 / 0})
-    check("3169938", object())
-    check("3113800", ...)
-    records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["status"] for r in records] == ["passed", "error", "failed", "unanswered"]
-    for record in records:
-        assert {"problem", "score", "max_score", "status", "output"} <= set(record)
-    assert records[0]["score"] == records[0]["max_score"] == 3.0
-
-
-def test_grade_log_survives_an_unwritable_path(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv(GRADE_LOG_ENV, str(tmp_path / "missing" / "dir" / "log.jsonl"))
-    check("3113800", SCALAR_RIGHT)
+    check("42", 1)
+    assert core.SUBMITTED["3113800"] == {"plain_gain": core.SUBMITTED["3113800"]["plain_gain"]}
+    assert core.CALLS["3113800"] == 2 and "42" not in core.SUBMITTED
     assert "correct" in capsys.readouterr().out
+
+
+def test_the_hand_over_is_plain_data_that_the_grader_judges(capsys):
+    from resnet_tf.exercises import Evaluated, grade_parts, handover, wire
+
+    check("3113800", SCALAR_RIGHT)
+    problem = PROBLEMS["3113800"]
+    context = problem.context("plain_gain", "", b"k" * 32)
+    cases = problem.parts[0].checker.case_list(True, context)[0]
+    request = {"problem": "3113800", "marker": "@@m@@",
+               "cases": {"plain_gain": [wire.encode(list(c)) for c in cases]}}
+    handover.respond(json.dumps(request))
+    text = capsys.readouterr().out
+    record = json.loads(text.split("@@m@@")[1])
+    assert record["checked"] and record["calls"] >= 1
+    outputs = [wire.decode(o) for o in record["parts"]["plain_gain"]["outputs"]]
+    assert len(outputs) == len(cases) and all(isinstance(o, float) for o in outputs)
+    values = {"plain_gain": Evaluated(outputs), "depth": wire.decode(
+        record["parts"]["depth"]["value"])}
+    result = grade_parts(problem, values, student="", key=b"k" * 32, collected=True)
+    assert [p.status for p in result.parts] == ["passed", "unanswered", "passed"]
+
+
+@pytest.mark.parametrize("data", [
+    {"$": "eval", "code": "1"}, {"$": "array", "shape": [2], "data": [1]},
+    {"$": "array", "shape": [1], "data": ["x"]}, {"$": "dict", "items": [[1, 2]]},
+    [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+])
+def test_the_wire_refuses_anything_but_its_forms(data):
+    from resnet_tf.exercises import wire
+
+    with pytest.raises(wire.WireError):
+        wire.decode(data)
+
+
+def test_wire_round_trips_answers():
+    from resnet_tf.exercises import wire
+
+    value = {"a": np.arange(6.0).reshape(2, 3), "b": [1, 2.5, 1 + 2j, True, None, ...],
+             "c": np.array([1j]), "f": len, "o": object()}
+    back = wire.decode(json.loads(wire.dumps(wire.encode(value))))
+    assert np.array_equal(back["a"], value["a"]) and back["b"][:5] == [1, 2.5, 1 + 2j, True, None]
+    assert back["b"][5] is ... and back["c"][0] == 1j
+    assert isinstance(back["f"], wire.SubmittedFunction) and isinstance(back["o"], wire.Opaque)
+    assert wire.decode(json.loads(wire.dumps(wire.encode(np.zeros(2_000_000))))).type_name
+
+
+def test_hidden_cases_depend_on_the_key_and_the_student():
+    from resnet_tf.exercises.variants import hidden_seed
+
+    seeds = {hidden_seed(k, "3170003", "basic_params", s)
+             for k in (None, b"a" * 32, b"b" * 32) for s in ("", "s1", "s2")}
+    assert len(seeds) == 9
+    assert hidden_seed(b"a" * 32, "1", "p", " S1 ") == hidden_seed(b"a" * 32, "1", "p", "s1")
+
+
+def test_variants_are_public_per_student_and_default_to_the_book(capsys):
+    from resnet_tf.exercises import current_student, parameters, set_student
+
+    varied = [p for p in PROBLEMS.values() if p.variant is not None]
+    assert len(varied) >= 8
+    for problem in varied:
+        assert problem.params("") == problem.book
+        assert problem.params("s1") == problem.params(" S1 ")
+        assert problem.params("s1") != problem.params("s2") or problem.params(
+            "s3") != problem.params("s1")
+    try:
+        set_student("s1")
+        assert current_student() == "s1"
+        assert parameters(varied[0].id) == varied[0].params("s1")
+        assert "student s1" in capsys.readouterr().out
+    finally:
+        set_student("")
+
+
+def test_every_variant_is_answerable_and_copying_another_variant_fails():
+    from resnet_tf.exercises.checkers import Number, Numbers
+
+    for problem in PROBLEMS.values():
+        if problem.variant is None:
+            continue
+        for part in problem.parts:
+            if not isinstance(part.checker, (Number, Numbers)):
+                continue
+            own = {s: part.checker.expected(problem.context(part.name, s)) for s in
+                   ("", "s1", "s2", "s3", "s4")}
+            for student, value in own.items():
+                answer = {part.name: np.asarray(value).tolist()}
+                assert grade(problem.id, answer, student=student).parts[
+                    problem.part_names.index(part.name)].status == "passed"
+            book = {part.name: np.asarray(own[""]).tolist()}
+            copied = [grade(problem.id, book, student=s).parts[
+                problem.part_names.index(part.name)].status for s in ("s1", "s2", "s3", "s4")]
+            assert copied.count("failed") >= 3, (problem.id, part.name)
 
 
 def test_hint_levels(capsys):

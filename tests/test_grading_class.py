@@ -315,7 +315,8 @@ class Planted:
         self.before = _file_hashes(self.class_dir)
         self.process = subprocess.run(
             [sys.executable, "-m", "resnet_tf", "grade", str(self.class_dir),
-             "--out", str(self.out), "--timeout", str(CELL_TIMEOUT), "--jobs", "2"],
+             "--out", str(self.out), "--timeout", str(CELL_TIMEOUT), "--jobs", "2",
+             "--assignment", ASSIGNMENT],
             capture_output=True, text=True, env=env, cwd=self.root, timeout=900,
         )
         self.after = _file_hashes(self.class_dir)
@@ -446,11 +447,13 @@ def test_results_json_is_gradescope_format(planted):
     for name in planted.rows:
         data = planted.results(name)
         assert data["score"] == pytest.approx(float(planted.rows[name]["total"]))
-        assert [t["extra_data"]["problem"] for t in data["tests"]] == planted.ids
+        scored = [t for t in data["tests"] if "score" in t]
+        assert [t["extra_data"]["problem"] for t in scored] == planted.ids
+        assert sum(t["score"] for t in scored) == pytest.approx(data["score"])
         for test in data["tests"]:
             assert test["status"] in ("passed", "failed")
-            assert set(test) >= {"name", "score", "max_score", "status", "output",
-                                 "visibility"}
+            assert set(test) >= {"name", "status", "output", "visibility"}
+        assert {t["visibility"] for t in scored} == {"after_published"}
 
 
 def test_feedback_files_and_manifest(planted):
@@ -530,7 +533,7 @@ def test_a_loop_that_ignores_interrupts_is_stopped_by_the_notebook_limit(tmp_pat
     ])
     nbformat.write(nb, tmp_path / "stubborn.ipynb")
     run = grade_class([tmp_path / "stubborn.ipynb"], tmp_path / "out",
-                      Options(cell_timeout=5, notebook_timeout=25))
+                      Options(cell_timeout=5, notebook_timeout=25), ASSIGNMENT)
     (result,) = run.results
     assert result.status == "timeout"
     assert "in total" in result.message and "cell 3" in result.message

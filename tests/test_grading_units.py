@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from resnet_tf.exercises import PROBLEMS
 from resnet_tf.grading import collect, reports, scoring
 from resnet_tf.grading.grader import (
     ClassResult,
@@ -16,10 +17,19 @@ from resnet_tf.grading.grader import (
     SubmissionResult,
     choose_assignment,
     declared_assignment,
+    declared_version,
     parse_notebook,
     prepare_output,
+    student_id_of,
 )
-from resnet_tf.grading.runner import CellError, kernel_environment, read_log, write_kernelspec
+from resnet_tf.grading.runner import (
+    CellError,
+    Collected,
+    kernel_environment,
+    parse_reply,
+    read_bounded,
+    write_kernelspec,
+)
 
 # ----------------------------------------------------------------------------- collect
 
@@ -127,76 +137,158 @@ def test_parse_notebook_tolerates_damaged_cells():
 # ----------------------------------------------------------------------------- assignment
 
 
-def test_choose_assignment_by_request_majority_or_usage_error(tmp_path):
+def test_the_assignment_is_the_instructors_never_the_notebooks():
     known = {"one": ["1"], "two": ["2"]}
-    files = [_touch(tmp_path / f"{i}.ipynb", json.dumps(
-        {"metadata": {"resnet_tf": {"assignment": a}}, "cells": []}))
-        for i, a in enumerate(["one", "one", "two", "unknown"])]
-    assert choose_assignment(files, known, None) == "one"
-    assert choose_assignment(files, known, "two") == "two"
+    assert choose_assignment(known, "two") == "two"
     with pytest.raises(collect.UsageError, match="unknown assignment"):
-        choose_assignment(files, known, "three")
-    with pytest.raises(collect.UsageError, match="split between"):
-        choose_assignment(files[1:3], known, None)
+        choose_assignment(known, "three")
     with pytest.raises(collect.UsageError, match="--assignment"):
-        choose_assignment(files[3:], known, None)
-    assert choose_assignment(files[3:], {"one": ["1"]}, None) == "one"
+        choose_assignment(known, None)
+    assert choose_assignment({"one": ["1"]}, None) == "one"
+
+
+def test_student_id_and_version_come_from_the_notebook_text():
+    nb = new_notebook(metadata={"resnet_tf": {"version": "0.0.9"}}, cells=[
+        new_code_cell("%pip install x\nimport os"),
+        new_code_cell("def broken(:"),
+        new_code_cell('STUDENT_ID = " S-12.ab "  # your id'),
+        new_code_cell('STUDENT_ID = "later"'),
+    ])
+    assert student_id_of(nb) == "s-12.ab"
+    assert declared_version(nb) == "0.0.9"
+    nb.cells[2].source = "STUDENT_ID = compute()"
+    assert student_id_of(nb) == ""
+    assert declared_version(new_notebook()) is None
 
 
 # ----------------------------------------------------------------------------- scoring
 
 
-def test_last_check_counts_and_calls_are_counted():
-    records = [
-        {"problem": "1", "score": 2, "max_score": 2, "status": "passed", "output": "ok"},
-        {"problem": "2", "score": 1, "max_score": 4, "status": "failed", "output": "meh"},
-        {"problem": "1", "score": 0, "max_score": 2, "status": "failed", "output": "broke"},
-    ]
-    got = scoring.score_problems(["1", "2", "3"], records, {"1": 2, "2": 4, "3": 1})
-    assert [(p.score, p.status, p.calls) for p in got] == [
-        (0.0, "failed", 2), (1.0, "failed", 1), (0.0, scoring.NOT_CHECKED, 0)]
-    assert "last check counts" in got[0].output
+def _collected(pid: str, parts: dict, calls: int = 1, **extra) -> Collected:
+    return Collected(pid, {"problem": pid, "student": "", "calls": calls, "checked": True,
+                           "parts": parts, **extra})
 
 
-def test_scores_are_rescaled_clipped_and_foreign_records_ignored():
-    records = [
-        {"problem": "1", "score": 1, "max_score": 2, "status": "failed"},
-        {"problem": " 2 ", "score": 99, "max_score": 3, "status": "passed"},
-        {"problem": "3", "score": "lots", "max_score": 3, "status": "passed"},
-        {"problem": "4", "score": float("nan"), "max_score": 3, "status": "weird"},
-        {"problem": "999", "score": 5, "max_score": 5, "status": "passed"},
-    ]
-    got = scoring.score_problems(["1", "2", "3", "4"], records,
-                                 {"1": 4, "2": 3, "3": 3, "4": 3})
-    assert [p.score for p in got] == [2.0, 3.0, 0.0, 0.0]
-    assert [p.status for p in got] == ["failed", "passed", "error", "error"]
+def _value(value):
+    from resnet_tf.exercises import wire
+
+    return {"value": wire.encode(value)}
 
 
-def test_read_log_skips_unreadable_lines(tmp_path):
-    log = tmp_path / "log.jsonl"
-    log.write_text('{"problem": "1", "score": 1}\nnot json\n\n[1]\n{"score": 2}\n'
-                   '{"problem": "2", "score": 0}\n')
-    records, bad = read_log(log)
-    assert [r["problem"] for r in records] == ["1", "2"] and bad == 3
-    assert read_log(tmp_path / "missing.jsonl") == ([], 0)
+def _outputs(pid: str, part: str, function, student="", key=None):
+    from resnet_tf.exercises import wire
+
+    problem = PROBLEMS[pid]
+    checker = next(p.checker for p in problem.parts if p.name == part)
+    cases = checker.case_list(True, problem.context(part, student, key))[0]
+    return {"outputs": [wire.encode(function(*c)) for c in cases]}
+
+
+def test_collected_answers_are_judged_here_with_the_hidden_cases():
+    right = {"plain_gain": _outputs("3113800", "plain_gain", lambda a, L: a**L),
+             "residual_gain": _outputs("3113800", "residual_gain", lambda a, L: (1 + a)**L),
+             "depth": _value(20)}
+    (got,) = scoring.score_problems(["3113800"], {"3113800": _collected("3113800", right)},
+                                    "", None)
+    assert (got.score, got.status, got.visible_status) == (3.0, "passed", "passed")
+    # outputs right on the visible cases only: the visible verdict passes, the grade not
+    visible_only = dict(right)
+    outputs = list(right["plain_gain"]["outputs"])
+    outputs[-1] = 12345.0
+    visible_only["plain_gain"] = {"outputs": outputs}
+    (got,) = scoring.score_problems(["3113800"],
+                                    {"3113800": _collected("3113800", visible_only)}, "", None)
+    assert got.visible_status == "passed" and got.score == 2.0
+    assert "hidden case" in got.output and "12345" not in got.output
+    # an error on a hidden case is named by its kind only, never by its text
+    outputs[-1] = {"$": "raised", "message": "ValueError: shapes (3,) and (5,) differ"}
+    visible_only["plain_gain"] = {"outputs": outputs}
+    (got,) = scoring.score_problems(["3113800"],
+                                    {"3113800": _collected("3113800", visible_only)}, "", None)
+    assert "raised ValueError on hidden case" in got.output and "(5,)" not in got.output
+
+
+def test_a_forged_record_cannot_give_points():
+    forged = Collected("3113800", {"problem": "3113800", "score": 3, "max_score": 3,
+                                   "status": "passed", "checked": True, "calls": 1,
+                                   "parts": {"plain_gain": {"score": 1}}})
+    (got,) = scoring.score_problems(["3113800"], {"3113800": forged}, "", None)
+    assert got.score == 0.0
+    # a function answer handed over as a string expression is never evaluated here
+    sneaky = _collected("3113800", {"plain_gain": _value("a**L")})
+    (got,) = scoring.score_problems(["3113800"], {"3113800": sneaky}, "", None)
+    assert got.score == 0.0 and "could not be run" in got.output
+
+
+def test_objects_with_custom_equality_earn_nothing():
+    from resnet_tf.exercises import wire
+
+    class Yes(str):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = str.__hash__
+
+    encoded = wire.encode(Yes("x"))
+    assert type(wire.decode(json.loads(json.dumps(encoded)))) is str
+    parts = {"basic_params": _outputs("3170003", "basic_params", lambda *a: Yes())}
+    (got,) = scoring.score_problems(["3170003"], {"3170003": _collected("3170003", parts)},
+                                    "", None)
+    assert got.score == 0.0
+
+
+def test_not_checked_uncollectable_and_type_errors():
+    got = scoring.score_problems(
+        ["3113800", "3134457", "3170015"],
+        {"3134457": Collected("3134457", None, "no answers came back"),
+         "3170015": _collected("3170015", {}, type_error="give a dict")}, "", None)
+    assert [p.status for p in got] == ["not_checked", "not_checked", "failed"]
+    assert "could not be collected" in got[1].output and "give a dict" in got[2].output
+    assert all(p.score == 0 for p in got)
+
+
+def test_the_reply_is_read_only_between_its_own_markers():
+    marker = "@@abc@@"
+    good = f'junk {marker}{{"problem": "1", "checked": false}}{marker}\n'
+    assert parse_reply(good, marker, "1").record == {"problem": "1", "checked": False}
+    assert parse_reply("no markers", marker, "1").record is None
+    twice = good + good
+    assert "more than once" in parse_reply(twice, marker, "1").error
+    assert parse_reply(f"{marker}[1]{marker}", marker, "1").record is None
+    assert parse_reply(f'{marker}{{"problem": "2"}}{marker}', marker, "1").record is None
+
+
+def test_bounded_reads_refuse_links_pipes_devices_and_large_files(tmp_path):
+    import os
+
+    good = tmp_path / "a.ipynb"
+    good.write_bytes(b"{}")
+    assert read_bounded(good, 10) == b"{}"
+    (tmp_path / "zero.ipynb").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.ipynb")
+    (tmp_path / "big.ipynb").write_bytes(b"x" * 100)
+    for name, words in [("zero.ipynb", "symbolic link"), ("pipe.ipynb", "named pipe"),
+                        ("big.ipynb", "larger")]:
+        with pytest.raises(OSError, match=words):
+            read_bounded(tmp_path / name, 10)
+    with pytest.raises(OSError, match="device"):
+        read_bounded(Path("/dev/null"), 10)
 
 
 # ----------------------------------------------------------------------------- kernel set-up
 
 
-def test_kernelspec_uses_this_python_and_environment_is_quiet(tmp_path):
+def test_kernelspec_and_environment_pass_nothing_secret(tmp_path, monkeypatch):
     import sys
 
     kernels = write_kernelspec(tmp_path)
     spec = json.loads((kernels / "resnet-tf-grader" / "kernel.json").read_text())
-    assert spec["argv"][0] == sys.executable
-    from resnet_tf.exercises import GRADE_LOG_ENV
-    from resnet_tf.grading.runner import GRADE_LOG_ENV as ours
-
-    assert ours == GRADE_LOG_ENV
-    env = kernel_environment(tmp_path / "log.jsonl")
-    assert env["TF_CPP_MIN_LOG_LEVEL"] == "3"
-    assert env["RESNET_TF_GRADE_LOG"] == str(tmp_path / "log.jsonl")
+    assert spec["argv"][0] == sys.executable and spec["interrupt_mode"] == "message"
+    monkeypatch.setenv("RESNET_TF_GRADE_KEY", "00" * 32)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    env = kernel_environment(tmp_path / "work")
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["HOME"] == str(tmp_path / "work")
+    assert "RESNET_TF_GRADE_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert env["PYTHONPATH"].split(":")[0] == str(Path(collect.__file__).resolve().parents[2])
 
 
@@ -232,40 +324,52 @@ def _run(tmp_path: Path) -> ClassResult:
     problems = ["1", "2"]
     points = {"1": 2.0, "2": 3.0}
     titles = {"1": "First", "2": "Second | piped"}
+    scores = [
+        scoring.ProblemScore("1", "First", 2.0, 2.0, "passed", "fine", 1, "passed", "fine"),
+        scoring.ProblemScore("2", "Second | piped", 1.0, 3.0, "failed", "half \ud800", 1,
+                             "passed", "all visible checks pass"),
+    ]
     good = SubmissionResult(
         collect.Submission(tmp_path / "a.ipynb", "a.ipynb", "a"), "cell_errors",
-        message="cell 3 raised ValueError: no", sha256="abc",
-        problems=scoring.score_problems(problems, [
-            {"problem": "1", "score": 2, "max_score": 2, "status": "passed", "output": "fine"},
-            {"problem": "2", "score": 1, "max_score": 3, "status": "failed", "output": "half"},
-        ], points, titles),
-        cell_errors=[CellError(2, "ValueError", "no")], seconds=3.2,
+        message="cell 3 raised ValueError: no \ud800", sha256="abc", problems=scores,
+        cell_errors=[CellError(2, "ValueError", "no")], seconds=3.2, student="s1",
     )
     empty = SubmissionResult(
         collect.Submission(tmp_path / "b.ipynb", "b.ipynb", "b"), "empty",
-        message="the file is empty", problems=scoring.score_problems(problems, [], points),
+        message="the file is empty",
+        problems=[scoring.not_checked(pid, titles[pid], points[pid]) for pid in problems],
     )
-    return ClassResult("demo", problems, points, titles, [good, empty], tmp_path, seconds=5.0)
+    return ClassResult("demo", problems, points, titles, [good, empty], tmp_path, seconds=5.0,
+                       version="9.9")
 
 
 def test_gradebook_columns_and_rows(tmp_path):
     run = _run(tmp_path)
     path = reports.write_gradebook(run)
     lines = path.read_text().splitlines()
-    assert lines[0] == "submission,total,max_total,1,2,status,error,file,sha256"
-    assert lines[1].startswith("a,3,5,2,1,cell_errors,cell 3 raised ValueError: no,a.ipynb,abc")
+    assert lines[0] == ("submission,total,max_total,1,2,status,error,student_id,file,sha256,"
+                        "resnet_tf")
+    assert lines[1].startswith("a,3,5,2,1,cell_errors,cell 3 raised ValueError: no \\ud800,"
+                               "s1,a.ipynb,abc,9.9")
     assert lines[2].startswith("b,0,5,0,0,empty,")
+    assert path.stat().st_mode & 0o444 == 0o444  # the instructor's tools can read it
 
 
 def test_gradescope_results_follow_the_autograder_format(tmp_path):
     run = _run(tmp_path)
     data = reports.gradescope_results(run, run.results[0])
     assert data["score"] == 3.0 and data["execution_time"] == 3
-    assert [t["status"] for t in data["tests"]] == ["passed", "failed"]
-    for test in data["tests"]:
-        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
-        assert test["visibility"] == "visible"
-    assert data["tests"][1]["extra_data"]["status"] == "failed"
+    assert data["output_format"] == "text" and data["extra_data"]["resnet_tf"] == "9.9"
+    visible = [t for t in data["tests"] if t["visibility"] == "visible"]
+    hidden = [t for t in data["tests"] if t["visibility"] != "visible"]
+    assert [t["status"] for t in visible] == ["passed", "passed"]
+    assert all("score" not in t for t in visible)
+    assert [(t["score"], t["status"], t["visibility"]) for t in hidden] == [
+        (2.0, "passed", "after_published"), (1.0, "failed", "after_published")]
+    assert sum(t["score"] for t in hidden) == data["score"]
+    run.hidden_visibility = "after_due_date"
+    data = reports.gradescope_results(run, run.results[0])
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
     json.dumps(data)
 
 
@@ -275,14 +379,18 @@ def test_feedback_and_summary_say_what_happened(tmp_path):
     feedback = (folder / "feedback.md").read_text()
     assert "**Score: 3 / 5**" in feedback and "cell 3: ValueError: no" in feedback
     assert "Second / piped" in feedback and "half" in feedback
+    assert "\\ud800" in (folder / "results.json").read_text()
+    run.results[0].version = "0.0.1"
     table = reports.summary_table(run)
     assert "2 submission(s)" in table and "b: empty - the file is empty" in table
+    assert "another resnet_tf version (0.0.1)" in table
     stats = {row["problem"]: row for row in reports.problem_statistics(run)}
     assert stats["1"] == {"problem": "1", "points": 2.0, "mean": 1.0, "checked": 1,
                           "full": 1, "failed": 0, "not_checked": 1}
     assert stats["2"]["failed"] == 1
     manifest = json.loads(reports.write_manifest(run, Options(), _now()).read_text())
     assert [s["name"] for s in manifest["submissions"]] == ["a", "b"]
+    assert manifest["key"] is False and manifest["key_fingerprint"] is None
 
 
 def _now():
@@ -294,25 +402,44 @@ def _now():
 # ----------------------------------------------------------------------------- kernel failures
 
 
-def test_a_kernel_that_cannot_start_is_retried_then_reported_as_the_graders_fault(tmp_path):
+def test_a_kernel_that_cannot_start_is_retried_then_reported_as_the_graders_fault(
+        tmp_path, monkeypatch):
     import asyncio
     import sys
 
-    from resnet_tf.grading.grader import KERNEL_ATTEMPTS, grade_submission
+    from resnet_tf.grading import runner, sandbox
+    from resnet_tf.grading.grader import KERNEL_ATTEMPTS, Setting, grade_submission
 
-    kernels = write_kernelspec(tmp_path / "spec")
-    spec_file = kernels / "resnet-tf-grader" / "kernel.json"
-    spec = json.loads(spec_file.read_text())
-    spec["argv"] = [sys.executable, "-c", "raise SystemExit(3)"]
-    spec_file.write_text(json.dumps(spec))
+    monkeypatch.setattr(sandbox, "python_argv",
+                        lambda: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(runner.sb, "python_argv", sandbox.python_argv)
     path = tmp_path / "a.ipynb"
     path.write_bytes(_notebook_bytes())
     submission = collect.Submission(path, "a.ipynb", "a")
-    result = asyncio.run(grade_submission(
-        submission, "demo", ["1"], {"1": 2.0}, {"1": "One"},
-        Options(cell_timeout=5, notebook_timeout=30), kernels,
-    ))
+    (tmp_path / "tmp").mkdir()
+    setting = Setting("signal_propagation", ["3113800"], {"3113800": 3.0},
+                      {"3113800": "One"}, Options(cell_timeout=5, notebook_timeout=30),
+                      sandbox.Sandbox(), tmp_path / "tmp")
+    result = asyncio.run(grade_submission(submission, setting))
     assert result.status == "grader_error"
     assert "could not be started" in result.message
     assert len([n for n in result.notes if n.startswith("attempt")]) == KERNEL_ATTEMPTS
     assert result.total == 0 and result.problems[0].status == "not_checked"
+
+
+def test_keys_are_made_once_and_read_from_file_or_environment(tmp_path, monkeypatch):
+    from resnet_tf.grading import keys
+
+    path = keys.new_key(tmp_path / "course.key")
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = keys.load_key(path)
+    assert len(key) == 32
+    with pytest.raises(keys.KeyFileError, match="never overwritten"):
+        keys.new_key(path)
+    assert keys.load_key(path) == key
+    monkeypatch.delenv(keys.KEY_ENV, raising=False)
+    assert keys.load_key(None) is None
+    monkeypatch.setenv(keys.KEY_ENV, "a passphrase of some length")
+    assert keys.load_key(None) == b"a passphrase of some length"
+    with pytest.raises(keys.KeyFileError, match="too short"):
+        keys.parse_key("short")

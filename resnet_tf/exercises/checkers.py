@@ -13,17 +13,28 @@ answer that raised) and is reported as an error by :func:`resnet_tf.exercises.gr
 
 ``hidden=True`` adds the checks students do not see: more random cases for expression
 and function answers (a hard-coded value of the visible cases does not pass) and the
-extra predicates of property checks.
+extra predicates of property checks. A :class:`Context` carries what depends on the
+student and the grader: the student's variant parameters (a checker's expected value may
+be a function of them) and the seed of the hidden cases (see
+:mod:`resnet_tf.exercises.variants`). Messages about a hidden case never show its inputs
+or its expected value.
+
+A function answer is judged in two steps, so that the grader never calls student code
+in its own process: :meth:`Function.cases` lists the inputs, the student's function is
+run on them (in the student's kernel when grading), and :meth:`Function.judge` compares
+the outputs with the reference it computes itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .wire import Opaque, Raised, SubmittedFunction
 
 PLACEHOLDERS = (Ellipsis, None)
 
@@ -40,6 +51,38 @@ class AnswerTypeError(WrongAnswer):
     """The answer has the wrong type or shape; the message says which is expected."""
 
 
+class StudentError(Exception):
+    """The student's code raised while the answer was computed; the message says what."""
+
+
+#: Seed of the hidden cases when no context gives one (public: self-study only).
+DEFAULT_HIDDEN_SEED = 987_654
+#: Seed of the visible cases (public: students see these checks).
+VISIBLE_SEED = 1234
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check depends on besides the answer.
+
+    ``params`` are the student's variant parameters (empty: the book's numbers);
+    ``hidden_seed`` seeds the hidden cases of the part being checked.
+    """
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    hidden_seed: int = DEFAULT_HIDDEN_SEED
+
+
+NO_CONTEXT = Context()
+
+
+def _unwrap(value: Any) -> Any:
+    """Raise for the markers of answers that cannot be judged (see :mod:`.wire`)."""
+    if isinstance(value, Raised):
+        raise StudentError(f"your code raised {value.message}")
+    return value
+
+
 def is_placeholder(value: Any) -> bool:
     """True for the scaffold placeholders ``...`` and ``None``."""
     return any(value is p for p in PLACEHOLDERS)
@@ -47,6 +90,8 @@ def is_placeholder(value: Any) -> bool:
 
 def describe(value: Any) -> str:
     """A short description of a value's type and shape, for error messages."""
+    if isinstance(value, Opaque):
+        return f"a {value.type_name} object"
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape}"
     if hasattr(value, "shape") and hasattr(value, "dtype"):
@@ -64,6 +109,7 @@ def describe(value: Any) -> str:
 
 def as_number(value: Any, what: str = "the answer", complex_ok: bool = False) -> complex | float:
     """Convert ``value`` to one float (or complex); :class:`AnswerTypeError` if it is not one."""
+    value = _unwrap(value)
     if is_placeholder(value):
         raise Unanswered
     if isinstance(value, (bool, np.bool_)):
@@ -90,6 +136,7 @@ def as_number(value: Any, what: str = "the answer", complex_ok: bool = False) ->
 
 def as_array(value: Any, what: str = "the answer", shape: tuple | None = None) -> np.ndarray:
     """Convert ``value`` to a float (or complex) array, checking ``shape`` when given."""
+    value = _unwrap(value)
     if is_placeholder(value):
         raise Unanswered
     if isinstance(value, str):
@@ -123,29 +170,46 @@ class Checker:
     #: What the answer should be, shown when the type is wrong ("a number", "a function").
     expects: str = "an answer"
 
-    def check(self, answer: Any, hidden: bool = False) -> str:  # pragma: no cover - abstract
+    def check(self, answer: Any, hidden: bool = False,
+              context: Context | None = None) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _resolve(value: Any, context: Context | None) -> Any:
+    """A checker's expected value: itself, or its value for the student's parameters."""
+    if callable(value):
+        return value(dict((context or NO_CONTEXT).params))
+    return value
 
 
 @dataclass
 class Number(Checker):
-    """One number, right within ``rtol`` (relative) or ``atol`` (absolute)."""
+    """One number, right within ``rtol`` (relative) or ``atol`` (absolute).
 
-    value: float | complex
+    ``value`` is the number, or a function of the variant parameters (a dict) that
+    computes it for the student being checked.
+    """
+
+    value: float | complex | Callable[[dict], float | complex]
     rtol: float = 1e-3
     atol: float = 0.0
     integer: bool = False
     hint: str = ""
     expects: str = "a number"
 
-    def check(self, answer: Any, hidden: bool = False) -> str:
-        number = as_number(answer, complex_ok=isinstance(self.value, complex))
+    def expected(self, context: Context | None = None) -> float | complex:
+        """The right answer for the student of ``context``."""
+        return _resolve(self.value, context)
+
+    def check(self, answer: Any, hidden: bool = False, context: Context | None = None) -> str:
+        value = self.expected(context)
+        number = as_number(answer, complex_ok=isinstance(value, complex))
         if self.integer and float(number) != round(float(number)):
             raise AnswerTypeError("the answer should be a whole number")
-        if close(number, self.value, self.rtol, self.atol):
+        if close(number, value, self.rtol, self.atol):
             return "right value"
-        if not isinstance(self.value, complex) and self.value != 0 and number != 0 and (
-            math.copysign(1, number) != math.copysign(1, self.value)
+        if not isinstance(value, complex) and value != 0 and number != 0 and (
+            math.copysign(1, number) != math.copysign(1, value)
         ):
             raise WrongAnswer("the sign is wrong. " + self.hint)
         raise WrongAnswer(("not the right value. " + self.hint).strip())
@@ -153,20 +217,27 @@ class Number(Checker):
 
 @dataclass
 class Numbers(Checker):
-    """A list of numbers; ``ordered=False`` compares them as a set (sorted)."""
+    """A list of numbers; ``ordered=False`` compares them as a set (sorted).
 
-    values: Sequence[float]
+    ``values`` may be a function of the variant parameters, like :attr:`Number.value`.
+    """
+
+    values: Sequence[float] | Callable[[dict], Sequence[float]]
     ordered: bool = True
     rtol: float = 1e-3
     atol: float = 1e-9
     hint: str = ""
     expects: str = "a list of numbers"
 
-    def check(self, answer: Any, hidden: bool = False) -> str:
+    def expected(self, context: Context | None = None) -> np.ndarray:
+        """The right answer for the student of ``context``."""
+        return np.asarray(_resolve(self.values, context))
+
+    def check(self, answer: Any, hidden: bool = False, context: Context | None = None) -> str:
+        expected = self.expected(context)
         if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-            raise AnswerTypeError(f"expected a list of {len(self.values)} numbers, got one number")
+            raise AnswerTypeError(f"expected a list of {expected.size} numbers, got one number")
         array = np.ravel(as_array(answer))
-        expected = np.asarray(self.values)
         if array.size != expected.size:
             raise AnswerTypeError(f"expected {expected.size} numbers, got {array.size}")
         if not self.ordered:
@@ -192,10 +263,17 @@ EXPRESSION_NAMESPACE = {
 EXPRESSION_NAMESPACE["np"] = np
 
 
-def _as_callable(answer: Any, variables: Sequence[str]) -> Callable:
-    """A function of ``variables`` from a callable or a string expression."""
+def as_callable(answer: Any, variables: Sequence[str]) -> Callable:
+    """A function of ``variables`` from a callable or a string expression.
+
+    Raises :class:`Unanswered` for a placeholder and :class:`AnswerTypeError` for
+    anything else that is not a function or a valid expression in ``variables``.
+    """
+    answer = _unwrap(answer)
     if is_placeholder(answer):
         raise Unanswered
+    if isinstance(answer, SubmittedFunction):
+        raise AnswerTypeError("a function answer is judged by its outputs on given inputs")
     if isinstance(answer, str):
         source = answer.replace("^", "**")
         try:
@@ -224,6 +302,9 @@ def _as_callable(answer: Any, variables: Sequence[str]) -> Callable:
     )
 
 
+_as_callable = as_callable  # the name earlier versions used
+
+
 def _format_args(names: Sequence[str], args: Sequence[Any]) -> str:
     def short(v):
         if isinstance(v, np.ndarray):
@@ -241,15 +322,25 @@ def _format_args(names: Sequence[str], args: Sequence[Any]) -> str:
     return ", ".join(f"{n}={short(a)}" for n, a in zip(names, args, strict=False))
 
 
+def run_function(function: Callable, cases: Sequence[tuple]) -> list[Any]:
+    """``function`` applied to copies of each case's arguments (exceptions propagate)."""
+    outputs = []
+    for args in cases:
+        copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+        outputs.append(function(*copies))
+    return outputs
+
+
 @dataclass
 class Function(Checker):
     """A function compared with ``reference`` on random inputs.
 
-    ``cases(rng)`` returns the argument tuple of one random case. ``visible`` cases
-    come from a fixed seed; ``hidden`` adds ``hidden_cases`` more from another seed.
-    ``fixed`` cases (edge cases worth stating) run first. Outputs are compared with
-    :func:`numpy.allclose` after checking their shapes agree; a ``compare`` function
-    may replace that (it returns ``None`` when equal or a message).
+    ``cases(rng)`` returns the argument tuple of one random case. ``fixed`` cases (edge
+    cases worth stating) and ``visible`` random cases from a fixed public seed are what
+    students see; ``hidden`` adds ``hidden_cases`` more drawn from the context's hidden
+    seed. Outputs are compared with :func:`numpy.allclose` after checking their shapes
+    agree; a ``compare`` function may replace that (it returns ``None`` when equal or a
+    message).
     """
 
     reference: Callable
@@ -264,40 +355,69 @@ class Function(Checker):
     hint: str = ""
     expects: str = "a function"
 
-    def _all_cases(self, hidden: bool) -> list[tuple]:
-        rng = np.random.default_rng(1234)
+    def case_list(self, hidden: bool, context: Context | None = None) -> tuple[list[tuple], int]:
+        """The argument tuples to run, and how many of them (the first ones) are visible."""
+        rng = np.random.default_rng(VISIBLE_SEED)
         cases = list(self.fixed) + [tuple(self.cases(rng)) for _ in range(self.visible)]
+        n_visible = len(cases)
         if hidden:
-            rng = np.random.default_rng(987_654)
+            rng = np.random.default_rng((context or NO_CONTEXT).hidden_seed)
             cases += [tuple(self.cases(rng)) for _ in range(self.hidden_cases)]
-        return cases
+        return cases, n_visible
 
-    def check(self, answer: Any, hidden: bool = False) -> str:
-        function = _as_callable(answer, self.arg_names)
-        cases = self._all_cases(hidden)
-        for index, args in enumerate(cases):
-            copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
-            got = function(*copies)
+    def _all_cases(self, hidden: bool) -> list[tuple]:
+        return self.case_list(hidden)[0]
+
+    def check(self, answer: Any, hidden: bool = False, context: Context | None = None) -> str:
+        function = as_callable(answer, self.arg_names)
+        cases, n_visible = self.case_list(hidden, context)
+        outputs = []
+        for args in cases:
+            outputs.append(run_function(function, [args])[0])
+            if len(outputs) == 1 and is_placeholder(outputs[0]):
+                raise Unanswered
+        return self.judge(cases, outputs, n_visible)
+
+    def judge(self, cases: Sequence[tuple], outputs: Sequence[Any], n_visible: int) -> str:
+        """Compare the student's ``outputs`` on ``cases`` with the reference's.
+
+        The first ``n_visible`` cases may be shown in messages; the others are hidden and
+        are referred to by number only. An output that is a :class:`~.wire.Raised`
+        marker means the student's function raised on that case.
+        """
+        if len(outputs) != len(cases):
+            raise AnswerTypeError("the function was not run on every case")
+        for index, (args, got) in enumerate(zip(cases, outputs, strict=True)):
+            shown = index < n_visible
+            where = (f"for {_format_args(self.arg_names, args)}" if shown else
+                     f"on hidden case {index - n_visible + 1} of {len(cases) - n_visible}")
+            if isinstance(got, Raised):
+                # on a hidden case only the kind of error: its text may describe the inputs
+                what = got.message if shown else got.message.split(":")[0]
+                raise StudentError(f"your function raised {what} {where}")
             if is_placeholder(got):
                 if index == 0:
                     raise Unanswered
                 raise AnswerTypeError(
-                    f"your function returned {got!r} for {_format_args(self.arg_names, args)}; "
-                    "does every branch return a value?"
+                    f"your function returned {got!r} {where}; does every branch return a value?"
                 )
             expected = self.reference(*args)
             message = self._compare(got, expected)
             if message:
-                raise WrongAnswer(
-                    f"for {_format_args(self.arg_names, args)} {message}. {self.hint}".strip()
-                )
+                if not shown:
+                    message = "your function's result is off"
+                raise WrongAnswer(f"{where} {message}. {self.hint}".strip())
         return f"agrees with the reference on {len(cases)} cases"
 
     def _compare(self, got: Any, expected: Any) -> str | None:
         if self.compare is not None:
             return self.compare(got, expected)
-        if isinstance(got, str) or isinstance(expected, str):
-            return None if got == expected else f"your function returned {got!r}, which is off"
+        if isinstance(expected, str):
+            if type(got) is not str:
+                return f"your function returned {describe(got)}, not a string"
+            return None if str.__eq__(got, expected) else f"your function returned {got!r}"
+        if isinstance(got, (str, Opaque, SubmittedFunction)):
+            return f"your function returned {describe(got)}, not numbers"
         try:
             got_array = np.asarray(got)
         except Exception:  # noqa: BLE001
@@ -346,9 +466,12 @@ class Property(Checker):
     description: str = "has the property it must have"
     expects: str = "a measured value"
 
-    def check(self, answer: Any, hidden: bool = False) -> str:
+    def check(self, answer: Any, hidden: bool = False, context: Context | None = None) -> str:
+        answer = _unwrap(answer)
         if is_placeholder(answer):
             raise Unanswered
+        if isinstance(answer, (Opaque, SubmittedFunction)):
+            raise AnswerTypeError(f"expected {self.expects}, got {describe(answer)}")
         value = self.convert(answer)
         for predicate in list(self.predicates) + (list(self.hidden_predicates) if hidden else []):
             message = predicate(value)

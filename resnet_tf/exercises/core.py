@@ -1,4 +1,4 @@
-"""Problems, the registry, and the two entry points :func:`check` and :func:`grade`.
+"""Problems, the registry, and the entry points :func:`check` and :func:`grade`.
 
 A :class:`Problem` has one or more :class:`Part` s, each worth some points and judged by a
 checker (:mod:`resnet_tf.exercises.checkers`). A one-part problem takes its answer
@@ -6,24 +6,42 @@ directly: ``check("3113800", 20)``. A problem with several parts takes a dict ke
 part names: ``check("3170003", {"basic_params": f, "bottleneck_params": g, ...})``; parts
 left as ``...`` count as not answered yet and score nothing.
 
-:func:`check` is for students: it prints a verdict for the visible checks and never
-raises. :func:`grade` is for instructors: it returns a :class:`Result` and, with
-``hidden=True`` (the default), also runs the checks students do not see. When the
-environment variable :data:`GRADE_LOG_ENV` names a file, every :func:`check` call also
-appends the hidden-check :class:`Result` of that answer to it as one JSON line.
+:func:`check` is for students: it prints a verdict for the visible checks, never raises,
+and remembers the answer (the last check of a problem counts). It grades nothing for the
+record: when a notebook is graded, the grader collects the remembered answers as plain
+data after the notebook has run (:mod:`resnet_tf.exercises.handover`) and scores them in
+its own process. :func:`grade` judges an answer in the current process with the hidden
+checks too (for instructors and tests).
+
+A problem may have per-student parameters (``variant``): :func:`set_student` records the
+student's id, :func:`parameters` prints and returns that student's numbers, and both
+:func:`check` and the grader judge against that student's variant (see
+:mod:`resnet_tf.exercises.variants`). Without an id the book's own numbers are used.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .checkers import AnswerTypeError, Checker, Unanswered, WrongAnswer, describe, is_placeholder
+import numpy as np
 
-GRADE_LOG_ENV = "RESNET_TF_GRADE_LOG"
+from .checkers import (
+    AnswerTypeError,
+    Checker,
+    Context,
+    Function,
+    StudentError,
+    Unanswered,
+    WrongAnswer,
+    as_callable,
+    describe,
+    is_placeholder,
+)
+from .variants import hidden_seed, normalize_id, variant_rng
+
 STATUSES = ("passed", "failed", "unanswered", "error")
 
 
@@ -53,6 +71,21 @@ class Problem:
     statement: str = ""
     hints: list[str] = field(default_factory=list)
     kind: str = "pencil"
+    #: The book's own parameters (what a notebook without a student id uses).
+    book: dict[str, Any] = field(default_factory=dict)
+    #: Draws a student's parameters from a generator (None: the same for everyone).
+    variant: Callable[[np.random.Generator], dict[str, Any]] | None = None
+
+    def params(self, student_id: str = "") -> dict[str, Any]:
+        """The parameters of ``student_id`` (the book's when the id is empty)."""
+        student = normalize_id(student_id)
+        if self.variant is None or not student:
+            return dict(self.book)
+        return {**self.book, **self.variant(variant_rng(self.id, student))}
+
+    def context(self, part: str, student_id: str = "", key: bytes | None = None) -> Context:
+        """The :class:`Context` of one part for a student (hidden seed from ``key``)."""
+        return Context(self.params(student_id), hidden_seed(key, self.id, part, student_id))
 
     @property
     def points(self) -> float:
@@ -78,7 +111,7 @@ class PartResult:
 
 @dataclass
 class Result:
-    """The verdict on one answer to one problem (what the grade log stores)."""
+    """The verdict on one answer to one problem."""
 
     problem: str
     score: float
@@ -134,8 +167,11 @@ def assignments() -> dict[str, list[str]]:
     return {name: list(ids) for name, ids in _ASSIGNMENT_ORDER.items()}
 
 
-def _split_answer(problem: Problem, answer: Any) -> dict[str, Any]:
-    """Map part names to the student's values (placeholders for parts not given)."""
+def split_answer(problem: Problem, answer: Any) -> dict[str, Any]:
+    """Map part names to the student's values (placeholders for parts not given).
+
+    Raises :class:`AnswerTypeError` when a multi-part answer is not a dict of part names.
+    """
     if len(problem.parts) == 1:
         name = problem.parts[0].name
         if isinstance(answer, dict) and set(answer) == {name}:
@@ -156,10 +192,40 @@ def _split_answer(problem: Problem, answer: Any) -> dict[str, Any]:
     return {p.name: answer.get(p.name, ...) for p in problem.parts}
 
 
-def _grade_part(part: Part, value: Any, hidden: bool) -> PartResult:
+_split_answer = split_answer
+
+
+@dataclass
+class Evaluated:
+    """A function answer already run, by the student's kernel, on the checker's cases."""
+
+    outputs: list[Any]
+
+
+def _judge(part: Part, value: Any, hidden: bool, context: Context, collected: bool) -> str:
+    """Run the part's checker; an :class:`Evaluated` function answer is only compared.
+
+    With ``collected`` (values handed over by a student's kernel) a function part is
+    never run here: anything but :class:`Evaluated` outputs is only inspected for a
+    placeholder or a type error.
+    """
+    checker = part.checker
+    if isinstance(checker, Function) and isinstance(value, Evaluated):
+        cases, n_visible = checker.case_list(hidden, context)
+        if len(value.outputs) < len(cases):
+            raise AnswerTypeError("your function was not run on every case")
+        return checker.judge(cases, value.outputs[: len(cases)], n_visible)
+    if isinstance(checker, Function) and collected:
+        as_callable(value, checker.arg_names)  # raises for placeholders and wrong types
+        raise AnswerTypeError("your function could not be run on the grader's cases")
+    return checker.check(value, hidden=hidden, context=context)
+
+
+def _grade_part(part: Part, value: Any, hidden: bool, context: Context,
+                collected: bool = False) -> PartResult:
     points = float(part.points)
     try:
-        message = part.checker.check(value, hidden=hidden)
+        message = _judge(part, value, hidden, context, collected)
         return PartResult(part.name, points, points, "passed", message)
     except Unanswered:
         return PartResult(part.name, 0.0, points, "unanswered", "not answered yet")
@@ -167,6 +233,8 @@ def _grade_part(part: Part, value: Any, hidden: bool) -> PartResult:
         return PartResult(part.name, 0.0, points, "failed", f"wrong type: {error}")
     except WrongAnswer as error:
         return PartResult(part.name, 0.0, points, "failed", f"wrong: {error}")
+    except StudentError as error:
+        return PartResult(part.name, 0.0, points, "error", str(error))
     except Exception as error:  # noqa: BLE001 - the student's code raised
         where = traceback.extract_tb(error.__traceback__)[-1]
         return PartResult(
@@ -194,24 +262,43 @@ def _lookup(problem_id: Any) -> Problem:
     return PROBLEMS[key]
 
 
-def grade(problem_id: str, answer: Any, hidden: bool = True) -> Result:
+def grade(problem_id: str, answer: Any, hidden: bool = True, student: str | None = None,
+          key: bytes | None = None) -> Result:
     """Judge ``answer`` to ``problem_id``; never raises.
 
     ``score`` is the sum of the points of the parts that pass (partial credit);
     ``status`` is ``"passed"`` when all parts pass, ``"unanswered"`` when none was
     answered, ``"error"`` when the student's code raised (or the id is unknown),
-    else ``"failed"``. ``hidden=True`` adds the checks students do not see.
+    else ``"failed"``. ``hidden=True`` adds the checks students do not see, drawn from
+    ``key`` (the instructor's secret) when given. ``student`` is the id whose variant
+    is checked (default: the one given to :func:`set_student`).
     """
     try:
         problem = _lookup(problem_id)
     except KeyError as error:
         return Result(str(problem_id), 0.0, 0.0, "error", str(error.args[0]))
     try:
-        values = _split_answer(problem, answer)
-        parts = [_grade_part(part, values[part.name], hidden) for part in problem.parts]
+        values = split_answer(problem, answer)
     except AnswerTypeError as error:
         return Result(problem.id, 0.0, problem.points, "failed",
                       f"[{problem.id}] {problem.title}: wrong type: {error}")
+    return grade_parts(problem, values, hidden, _STATE["student"] if student is None
+                       else student, key)
+
+
+def grade_parts(problem: Problem, values: dict[str, Any], hidden: bool = True,
+                student: str = "", key: bytes | None = None,
+                collected: bool = False) -> Result:
+    """Judge the values of the parts of ``problem`` (missing parts are unanswered).
+
+    A function part's value may be :class:`Evaluated` (its outputs on the checker's
+    cases, computed elsewhere); the grader uses that form and sets ``collected``, so
+    that no function is ever called in its process. Never raises.
+    """
+    try:
+        parts = [_grade_part(part, values.get(part.name, ...), hidden,
+                             problem.context(part.name, student, key), collected)
+                 for part in problem.parts]
     except Exception as error:  # noqa: BLE001 - checking must never raise
         return Result(problem.id, 0.0, problem.points, "error",
                       f"checking failed: {type(error).__name__}: {error}")
@@ -241,39 +328,76 @@ def _render(problem: Problem, parts: list[PartResult], status: str) -> str:
     return "\n".join(lines)
 
 
-def _log(problem_id: Any, answer: Any) -> None:
-    path = os.environ.get(GRADE_LOG_ENV)
-    if not path:
-        return
-    try:
-        record = grade(problem_id, answer, hidden=True).to_json()
-    except Exception as error:  # noqa: BLE001 - grade should not raise; be sure anyway
-        record = {"problem": str(problem_id), "score": 0.0, "max_score": 0.0,
-                  "status": "error", "output": f"checking failed: {error}"}
-    try:
-        line = json.dumps(record, default=str)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-    except Exception:  # noqa: BLE001 - a broken log path must not stop the notebook
-        pass
+# --------------------------------------------------------------------------- the student side
+
+_STATE: dict[str, str] = {"student": ""}
+#: The answer of the last check() call of each problem, kept for the grader to collect.
+SUBMITTED: dict[str, Any] = {}
+#: How many times each problem was checked.
+CALLS: dict[str, int] = {}
+
+
+def set_student(student_id: str) -> None:
+    """Use the variants of ``student_id`` from now on (``""``: the book's numbers).
+
+    Prints which numbers the notebook will use (:func:`current_student` gives the
+    normalised id).
+    """
+    student = normalize_id(student_id)
+    _STATE["student"] = student
+    if student:
+        print(f"Student id {student!r}: problems with per-student numbers use yours; "
+              "parameters(...) prints them.")
+    else:
+        print("No student id: the book's own numbers are used. Enter your id in "
+              "STUDENT_ID before you hand the notebook in.")
+
+
+def current_student() -> str:
+    """The normalised id given to :func:`set_student` (``""`` when none)."""
+    return _STATE["student"]
+
+
+def parameters(problem_id: str, quiet: bool = False) -> dict[str, Any]:
+    """The current student's parameters of ``problem_id`` (printed unless ``quiet``)."""
+    problem = _lookup(problem_id)
+    params = problem.params(_STATE["student"])
+    if not quiet and params:
+        shown = ", ".join(f"{name} = {_show(value)}" for name, value in params.items())
+        whose = f"student {_STATE['student']}" if _STATE["student"] and problem.variant \
+            else "the book"
+        print(f"[{problem.id}] parameters ({whose}): {shown}")
+    return params
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
 
 
 def check(problem_id: str, answer: Any = ...) -> None:
     """Print whether ``answer`` to ``problem_id`` is right, with a hint when it is not.
 
     Safe on blank scaffolds: ``...`` or ``None`` reads as "not answered yet". Never
-    raises. With ``RESNET_TF_GRADE_LOG`` set, also logs the hidden-check grade.
+    raises. The answer is remembered: when the notebook is graded, the last checked
+    answer of each problem is what the grader collects and scores.
     """
+    key = str(problem_id).strip()
+    if key in PROBLEMS:
+        SUBMITTED[key] = answer
+        CALLS[key] = CALLS.get(key, 0) + 1
     try:
         result = grade(problem_id, answer, hidden=False)
         print(result.output)
         if result.status != "passed" and result.status != "unanswered":
-            problem = PROBLEMS.get(str(problem_id).strip())
+            problem = PROBLEMS.get(key)
             if problem and problem.hints:
                 print(f"  hint: {problem.hints[0]}")
     except Exception as error:  # noqa: BLE001
         print(f"[{problem_id}] could not be checked: {type(error).__name__}: {error}")
-    _log(problem_id, answer)
 
 
 def hint(problem_id: str, level: int = 1) -> None:
@@ -284,3 +408,4 @@ def hint(problem_id: str, level: int = 1) -> None:
         return
     for number, text in enumerate(problem.hints[: max(1, level)], start=1):
         print(f"[{problem.id}] hint {number}: {text}")
+

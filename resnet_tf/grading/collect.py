@@ -1,9 +1,12 @@
 """Finding submissions on disk and giving each one a unique, file-system-safe name.
 
-Instructors pass files and folders. Folders are searched recursively for ``*.ipynb``
-(Jupyter's ``.ipynb_checkpoints`` and hidden entries are skipped, and so is the output
-folder of the grading run). A file named explicitly is graded whatever its extension,
-so a renamed notebook is still looked at.
+Instructors pass files and folders. Folders are searched recursively for ``*.ipynb``,
+in any case (``HW1.IPYNB`` too); Jupyter's ``.ipynb_checkpoints`` and hidden entries are
+skipped, and so is the output folder of the grading run. A file named explicitly is
+graded whatever its extension, so a renamed notebook is still looked at. Paths are not
+followed through symbolic links here: whether an entry is a regular file is checked when
+it is read (:func:`resnet_tf.grading.runner.read_bounded`), so a link, a pipe or a device
+costs its own row and nothing else.
 
 Names: each submission is named by its path relative to the deepest folder that holds
 all submissions, without the extension, with the path separators turned into ``__``
@@ -80,10 +83,11 @@ def find_notebooks(paths: list[str | os.PathLike], exclude: Path | None = None) 
 
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise UsageError(f"no such file or folder: {raw}")
-        path = path.resolve()
-        if path.is_dir():
+        path = Path(os.path.abspath(path))
+        if path.is_dir() and not path.is_symlink():
+            path = path.resolve()
             if _inside(path, exclude):
                 raise UsageError(f"{raw} is inside the output folder {exclude}")
             for root, dirs, files in os.walk(path):
@@ -94,14 +98,12 @@ def find_notebooks(paths: list[str | os.PathLike], exclude: Path | None = None) 
                     and not _inside(root_path / d, exclude)
                 )
                 for name in sorted(files):
-                    if name.endswith(".ipynb") and not name.startswith("."):
+                    if name.lower().endswith(".ipynb") and not name.startswith("."):
                         add(root_path / name)
-        elif path.is_file():
-            if _inside(path, exclude):
+        else:
+            if _inside(path, exclude) or _inside(path.resolve(), exclude):
                 raise UsageError(f"{raw} is inside the output folder {exclude}")
             add(path)
-        else:
-            raise UsageError(f"not a regular file or folder: {raw}")
     return found
 
 
@@ -129,8 +131,8 @@ def name_submissions(paths: list[Path], reserved: tuple[str, ...] = ()) -> list[
     taken: set[str] = {r.lower() for r in reserved}
     for path in paths:
         relative = path.relative_to(base)
-        stem_parts = [*relative.parts[:-1], relative.stem if relative.suffix == ".ipynb"
-                      else relative.name]
+        stem_parts = [*relative.parts[:-1], relative.stem
+                      if relative.suffix.lower() == ".ipynb" else relative.name]
         name = safe_name("__".join(stem_parts))
         candidate, counter = name, 1
         while candidate.lower() in taken:

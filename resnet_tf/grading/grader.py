@@ -1,17 +1,20 @@
-"""Grading a class: every submission in its own kernel, results written as they finish.
+"""Grading a class: every submission in its own sandboxed kernel, scored by the grader.
 
 :func:`grade_class` is the whole pipeline behind ``python -m resnet_tf grade``:
 
-1. find the notebooks and name them (:mod:`resnet_tf.grading.collect`);
-2. decide the assignment (``assignment=`` or the one most submissions declare in their
-   metadata ``{"resnet_tf": {"assignment": ...}}``);
-3. for each submission: read its bytes once (and hash them), refuse what cannot be
-   graded (empty, not JSON, not a notebook, another assignment) with a reason, run the
-   rest in a fresh kernel from a temporary copy (:mod:`resnet_tf.grading.runner`), and
-   score the logged checks (:mod:`resnet_tf.grading.scoring`);
-4. write each submission's folder as soon as it is graded, and rewrite the gradebook
+1. find the notebooks and name them (:mod:`resnet_tf.grading.collect`); the assignment is
+   the one the instructor names (``--assignment``), never one a notebook declares;
+2. for each submission: read its bytes once (a regular file of bounded size, checked
+   before it is opened) and hash them, refuse what cannot be graded (empty, not JSON, not
+   a notebook) with a reason, read the student id from its ``STUDENT_ID = "..."`` cell,
+   run it in a fresh sandboxed kernel from a private copy
+   (:mod:`resnet_tf.grading.runner`), collect its answers as data and score them in this
+   process against the student's variant and the instructor's key
+   (:mod:`resnet_tf.grading.scoring`);
+3. write each submission's folder as soon as it is graded, and rewrite the gradebook
    after every submission, so an interrupted run keeps what it finished
-   (:mod:`resnet_tf.grading.reports`).
+   (:mod:`resnet_tf.grading.reports`). Ctrl-C or SIGTERM stops the run: the submissions
+   being graded at that moment are not recorded, the finished ones are.
 
 Nothing here raises because of a submission: whatever goes wrong with one is recorded
 as that submission's status and the next one is graded. Submissions are only read.
@@ -19,22 +22,26 @@ as that submission's status and the next one is graded. Submissions are only rea
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import copy
 import json
+import os
+import shutil
+import signal
 import tempfile
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import sandbox as sb
 from .collect import Submission, UsageError, find_notebooks, name_submissions, sha256_bytes
-from .runner import CellError, execute_notebook, write_kernelspec
-from .scoring import ProblemScore, score_problems
+from .runner import CellError, Request, execute_notebook, read_bounded
+from .scoring import ProblemScore, not_checked, score_problems
 
 KERNEL_ATTEMPTS = 3  # a kernel that dies before running anything is started again
 MANIFEST = "grading.json"
@@ -45,6 +52,16 @@ SUBMISSION_FILES = ("results.json", "feedback.md", "executed.ipynb")
 
 # Statuses of submissions that were run (fully or in part); the others scored 0.
 GRADED_STATUSES = ("graded", "cell_errors", "timeout", "kernel_died")
+MAX_SUBMISSION_MB = 50
+
+
+class Interrupted(Exception):
+    """The run was stopped by Ctrl-C or SIGTERM; the finished submissions are recorded."""
+
+    def __init__(self, run: ClassResult, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.run = run
+        self.signum = signum
 
 
 @dataclass
@@ -55,6 +72,11 @@ class Options:
     notebook_timeout: float = 3600.0
     jobs: int = 1
     force: bool = False
+    key: bytes | None = None
+    limits: sb.Limits = field(default_factory=sb.Limits)
+    sandbox: bool = True
+    max_submission_mb: float = MAX_SUBMISSION_MB
+    hidden_visibility: str = "after_published"
 
 
 @dataclass
@@ -71,6 +93,8 @@ class SubmissionResult:
     seconds: float = 0.0
     executed: Any = None
     notes: list[str] = field(default_factory=list)
+    student: str = ""
+    version: str | None = None
 
     @property
     def total(self) -> float:
@@ -89,6 +113,12 @@ class ClassResult:
     results: list[SubmissionResult]
     out_dir: Path
     seconds: float = 0.0
+    version: str = ""
+    keyed: bool = False
+    sandbox: str = ""
+    notes: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    hidden_visibility: str = "after_published"
 
     @property
     def max_total(self) -> float:
@@ -162,43 +192,60 @@ def declared_assignment(notebook: Any) -> str | None:
     return str(name) if isinstance(name, str) and name.strip() else None
 
 
-def _peek_assignment(path: Path) -> str | None:
-    """The assignment a file declares, for the majority vote (None if unreadable)."""
+def declared_version(notebook: Any) -> str | None:
+    """The ``resnet_tf`` version named in the notebook's metadata, or None."""
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8-sig"))
-        name = raw["metadata"]["resnet_tf"]["assignment"]
-    except Exception:  # noqa: BLE001 - anything unreadable simply has no vote
+        version = notebook.metadata.get("resnet_tf", {}).get("version")
+    except AttributeError:
         return None
-    return name if isinstance(name, str) else None
+    return str(version)[:40] if isinstance(version, (str, int, float)) and str(version) else None
 
 
-def choose_assignment(
-    paths: list[Path], known: dict[str, list[str]], requested: str | None
-) -> str:
-    """The assignment to grade: ``requested`` if given, else the submissions' majority.
+STUDENT_ID_NAME = "STUDENT_ID"
 
-    Raises :class:`UsageError` when ``requested`` is unknown, or when the submissions do
-    not settle it (no known assignment declared, or a tie).
+
+def student_id_of(notebook: Any) -> str:
+    """The student id of the first top-level ``STUDENT_ID = "..."`` of the code cells.
+
+    Read from the notebook's text, not from its kernel. Lines of IPython magics and
+    shell escapes are ignored; a cell that is not valid Python is skipped; an id that
+    is not a string literal counts as none (``""``).
+    """
+    from resnet_tf.exercises.variants import normalize_id
+
+    for cell in getattr(notebook, "cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        lines = [ln for ln in str(cell.get("source", "")).splitlines()
+                 if not ln.lstrip().startswith(("%", "!"))]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == STUDENT_ID_NAME for t in node.targets):
+                value = node.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    return normalize_id(value.value)
+                return ""
+    return ""
+
+
+def choose_assignment(known: dict[str, list[str]], requested: str | None) -> str:
+    """The assignment to grade: the one the instructor names.
+
+    ``requested`` may be omitted only when a single assignment exists. The submissions
+    never choose it. Raises :class:`UsageError` otherwise.
     """
     names = ", ".join(sorted(known)) or "(none registered)"
-    if requested is not None:
-        if requested not in known:
-            raise UsageError(f"unknown assignment {requested!r}; known assignments: {names}")
-        return requested
-    votes = Counter(a for a in map(_peek_assignment, paths) if a in known)
-    if not votes:
+    if requested is None:
         if len(known) == 1:
             return next(iter(known))
-        raise UsageError(
-            "no submission names a known assignment in its metadata; pass --assignment "
-            f"(one of: {names})"
-        )
-    ranked = votes.most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        tied = ", ".join(f"{a} ({n})" for a, n in ranked if n == ranked[0][1])
-        raise UsageError(f"the submissions are split between assignments {tied}; "
-                         "pass --assignment to say which one to grade")
-    return ranked[0][0]
+        raise UsageError(f"name the assignment to grade with --assignment (one of: {names})")
+    if requested not in known:
+        raise UsageError(f"unknown assignment {requested!r}; known assignments: {names}")
+    return requested
 
 
 # --------------------------------------------------------------------------- output dir
@@ -254,44 +301,74 @@ def _remove_previous_run(out_dir: Path) -> None:
 # --------------------------------------------------------------------------- grading
 
 
-async def grade_submission(
-    submission: Submission,
-    assignment: str,
-    problem_ids: list[str],
-    points: dict[str, float],
-    titles: dict[str, str],
-    options: Options,
-    kernels_dir: Path,
-) -> SubmissionResult:
-    """Grade one submission; never raises (failures become the result's status)."""
+@dataclass
+class Setting:
+    """What every submission of a run shares: the assignment, the key, the sandbox."""
+
+    assignment: str
+    problem_ids: list[str]
+    points: dict[str, float]
+    titles: dict[str, str]
+    options: Options
+    box: sb.Sandbox
+    tmp_root: Path
+    hidden: list[Path] = field(default_factory=list)
+    shared: Path | None = None
+
+
+async def grade_submission(submission: Submission, setting: Setting) -> SubmissionResult:
+    """Grade one submission; never raises (failures become the result's status).
+
+    Cancellation (an interrupted run) is not a failure of the submission: it propagates,
+    after the kernel has been stopped.
+    """
     started = time.perf_counter()
     result = SubmissionResult(submission, "grader_error")
     try:
-        await _grade_into(result, assignment, problem_ids, points, titles, options,
-                          kernels_dir)
+        await _grade_into(result, setting)
+    except asyncio.CancelledError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one submission must not stop the class
         result.status = "grader_error"
         result.message = f"{type(exc).__name__}: {exc}"
         result.notes.append(traceback.format_exc())
     if not result.problems:
-        result.problems = score_problems(problem_ids, [], points, titles)
-        for problem in result.problems:
-            problem.output = f"Not graded: {result.message or result.status}."
+        why = f"Not graded: {result.message or result.status}."
+        result.problems = [not_checked(pid, setting.titles.get(pid, ""),
+                                       setting.points.get(pid, 0.0), why)
+                           for pid in setting.problem_ids]
     result.seconds = time.perf_counter() - started
     return result
 
 
-async def _grade_into(
-    result: SubmissionResult,
-    assignment: str,
-    problem_ids: list[str],
-    points: dict[str, float],
-    titles: dict[str, str],
-    options: Options,
-    kernels_dir: Path,
-) -> None:
+def requests_for(problem_ids: list[str], student: str, key: bytes | None) -> list[Request]:
+    """The collection request of each problem: the cases of its function parts."""
+    from resnet_tf.exercises import PROBLEMS
+    from resnet_tf.exercises.checkers import Function
+
+    requests = []
+    for pid in problem_ids:
+        problem = PROBLEMS[pid]
+        cases = {}
+        for part in problem.parts:
+            if isinstance(part.checker, Function):
+                context = problem.context(part.name, student, key)
+                cases[part.name] = part.checker.case_list(True, context)[0]
+        requests.append(Request(pid, cases))
+    return requests
+
+
+async def _grade_into(result: SubmissionResult, setting: Setting) -> None:
     """The body of :func:`grade_submission`, filling ``result`` in place."""
-    data = result.submission.path.read_bytes()
+    from .. import __version__
+
+    options = setting.options
+    limit = int(options.max_submission_mb * 2**20)
+    try:
+        data = read_bounded(result.submission.path, limit)
+    except OSError as exc:
+        result.status, result.message = "unreadable", str(exc)
+        return
     result.sha256 = sha256_bytes(data)
     status, message, notebook = parse_notebook(data)
     if notebook is None:
@@ -299,42 +376,55 @@ async def _grade_into(
         return
     declared = declared_assignment(notebook)
     result.declared_assignment = declared
-    if declared is not None and declared != assignment:
-        result.status = "wrong_assignment"
-        result.message = f"this notebook is for assignment {declared!r}, not {assignment!r}"
-        return
+    if declared is None:
+        result.notes.append("the notebook's metadata names no assignment; it is graded as "
+                            f"{setting.assignment!r} like every other")
+    elif declared != setting.assignment:
+        result.notes.append(f"the notebook's metadata names assignment {declared!r}; it is "
+                            f"graded as {setting.assignment!r} all the same")
+    result.version = declared_version(notebook)
+    if result.version is not None and result.version != __version__:
+        result.notes.append(f"the notebook was made with resnet_tf {result.version} and is "
+                            f"graded with {__version__}")
+    result.student = student_id_of(notebook)
+    requests = requests_for(setting.problem_ids, result.student, options.key)
 
     for attempt in range(1, KERNEL_ATTEMPTS + 1):
-        with tempfile.TemporaryDirectory(prefix="resnet-tf-grade-") as tmp:
-            workdir = Path(tmp) / "work"
-            workdir.mkdir()
-            (workdir / "submission.ipynb").write_bytes(data)  # a copy the notebook may see
+        tmp = Path(tempfile.mkdtemp(prefix="s-", dir=setting.tmp_root))
+        os.chmod(tmp, 0o711)
+        try:
             execution = await execute_notebook(
-                copy.deepcopy(notebook), workdir, options.cell_timeout,
-                options.notebook_timeout, kernels_dir,
+                copy.deepcopy(notebook), tmp, options.cell_timeout, options.notebook_timeout,
+                requests, setting.box, options.limits,
+                hidden=setting.hidden, jobs=options.jobs, submission_copy=data,
+                shared=setting.shared,
             )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         if not execution.failed_to_start:
             break
         result.notes.append(f"attempt {attempt}: the kernel did not start ({execution.message})")
         await asyncio.sleep(1.0)
     result.executed = execution.notebook
     result.cell_errors = execution.cell_errors
-    if execution.bad_log_lines:
-        result.notes.append(f"{execution.bad_log_lines} unreadable line(s) in the check log")
-
-    if declared is None:
-        own = {str(r.get("problem")) for r in execution.records} & set(problem_ids)
-        others = {str(r.get("problem")) for r in execution.records} - set(problem_ids)
-        if not own and others:
-            result.status = "wrong_assignment"
-            result.message = ("the notebook has no assignment metadata and checks only "
-                              f"problems of another assignment ({', '.join(sorted(others))})")
-            return
-        result.notes.append("the notebook carries no assignment metadata; graded by the "
-                            "problem ids its checks name")
-
-    result.problems = score_problems(problem_ids, execution.records, points, titles)
+    if execution.truncated:
+        result.notes.append("some outputs were too long and were cut in executed.ipynb")
+    kernel_students = {str((c.record or {}).get("student", "")) for c in
+                       execution.answers.values() if c.record is not None}
+    if kernel_students and kernel_students != {result.student}:
+        result.notes.append(
+            "the notebook's kernel used the student id(s) "
+            f"{sorted(kernel_students)}, but its STUDENT_ID cell says {result.student!r}; "
+            "graded with the STUDENT_ID cell")
+    result.problems = score_problems(setting.problem_ids, execution.answers, result.student,
+                                     options.key, setting.points)
     result.status, result.message = _execution_status(execution, notebook)
+    if declared not in (None, setting.assignment) and all(
+            p.status == "not_checked" for p in result.problems):
+        # a notebook of another assignment: it earned nothing here; say why
+        result.status = "wrong_assignment"
+        result.message = (f"this notebook is for assignment {declared!r}, not "
+                          f"{setting.assignment!r}; none of its checks are of this one")
 
 
 def _cell_label(notebook: Any, index: int) -> str:
@@ -389,19 +479,31 @@ def _registry() -> tuple[dict[str, list[str]], dict[str, float], dict[str, str]]
     return exercises.assignments(), points, titles
 
 
+def _hidden_paths(notebooks: list[Path], out_dir: Path, key_file: Path | None) -> list[Path]:
+    """What a sandboxed kernel must not see: the output folder, the submissions, the key."""
+    hidden = [out_dir.resolve(), *notebooks]
+    if key_file is not None:
+        hidden.append(Path(os.path.abspath(key_file)))
+    return hidden
+
+
 def grade_class(
     paths: list[str | Path],
     out_dir: str | Path,
     options: Options | None = None,
     assignment: str | None = None,
     progress: Callable[[SubmissionResult, int, int], None] | None = None,
+    key_file: Path | None = None,
 ) -> ClassResult:
     """Grade every submission under ``paths`` into ``out_dir`` (see the module docstring).
 
     Raises :class:`UsageError` only for problems with the request itself (missing paths,
-    no notebooks found, an occupied output folder, an unknown or undecidable assignment);
-    ``progress(result, done, total)`` is called after each submission.
+    no notebooks found, an occupied output folder, an unknown assignment), and
+    :class:`Interrupted` (after recording the finished submissions) when the run is
+    stopped by SIGINT or SIGTERM. ``progress(result, done, total)`` is called after each
+    submission. ``key_file`` is hidden from the kernels.
     """
+    from .. import __version__
     from . import reports
 
     options = options or Options()
@@ -412,42 +514,81 @@ def grade_class(
         raise UsageError("no submissions found (looked for *.ipynb files in: "
                          + ", ".join(str(p) for p in paths) + ")")
     known, points, titles = _registry()
-    chosen = choose_assignment(notebooks, known, assignment)
+    chosen = choose_assignment(known, assignment)
     problem_ids = list(known[chosen])
     submissions = name_submissions(notebooks, reserved=RESERVED_NAMES)
     prepare_output(out_dir, options.force)
+    box = sb.probe(options.sandbox)
 
-    run = ClassResult(chosen, problem_ids, points, titles, [], out_dir)
+    run = ClassResult(chosen, problem_ids, points, titles, [], out_dir, version=__version__,
+                      keyed=bool(options.key), sandbox=box.describe(), notes=list(box.notes),
+                      hidden_visibility=options.hidden_visibility)
+    if not options.key:
+        run.notes.append("no instructor key: the hidden cases can be computed from the "
+                         "public code (fine for practice, weak for a graded course)")
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     slots: list[SubmissionResult | None] = [None] * len(submissions)
+    stopped: list[int] = []
+    tmp_root = Path(tempfile.mkdtemp(prefix="resnet-tf-grade-"))
+    os.chmod(tmp_root, 0o711)
+    setting = Setting(chosen, problem_ids, points, titles, options, box, tmp_root,
+                      _hidden_paths(notebooks, out_dir, key_file),
+                      sb.prepare_shared(tmp_root / "shared"))
 
     async def main() -> None:
         semaphore = asyncio.Semaphore(max(1, options.jobs))
         done = 0
-        with tempfile.TemporaryDirectory(prefix="resnet-tf-kernel-") as spec_root:
-            kernels_dir = write_kernelspec(spec_root)
 
-            async def one(index: int, submission: Submission) -> None:
-                nonlocal done
-                async with semaphore:
-                    result = await grade_submission(submission, chosen, problem_ids, points,
-                                                    titles, options, kernels_dir)
-                slots[index] = result
+        async def one(index: int, submission: Submission) -> None:
+            nonlocal done
+            async with semaphore:
+                result = await grade_submission(submission, setting)
+            slots[index] = result
+            try:
                 reports.write_submission(run, result)
-                run.results = [r for r in slots if r is not None]
-                reports.write_gradebook(run)
-                done += 1
-                if progress is not None:
-                    progress(result, done, len(submissions))
+            except Exception as exc:  # noqa: BLE001 - a file that cannot be written
+                result.notes.append(f"could not write its files: {type(exc).__name__}: {exc}")
+            run.results = [r for r in slots if r is not None]
+            reports.write_gradebook(run)
+            done += 1
+            if progress is not None:
+                progress(result, done, len(submissions))
 
-            await asyncio.gather(*(one(i, s) for i, s in enumerate(submissions)))
+        task = asyncio.ensure_future(
+            asyncio.gather(*(one(i, s) for i, s in enumerate(submissions))))
+        loop = asyncio.get_running_loop()
 
-    asyncio.run(main())
+        def stop(signum: int) -> None:
+            stopped.append(signum)
+            task.cancel()
+
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    try:
+        asyncio.run(main())
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
     run.results = [r for r in slots if r is not None]
+    run.interrupted = [s.name for s, r in zip(submissions, slots, strict=True) if r is None]
     run.seconds = time.perf_counter() - started
     reports.write_gradebook(run)
     reports.write_manifest(run, options, started_at)
-    (out_dir / SUMMARY).write_text(reports.summary_table(run) + "\n", encoding="utf-8")
+    reports.write_text(out_dir / SUMMARY, reports.summary_table(run) + "\n")
+    if stopped:
+        raise Interrupted(run, stopped[0])
     return run
-

@@ -10,7 +10,13 @@ Layout of the output folder::
     DIR/<name>/executed.ipynb    the notebook as the grader ran it, with outputs
 
 Every file is written through a temporary sibling and renamed into place, so a reader
-never sees half a file.
+never sees half a file; files get the usual permissions the umask gives (readable by the
+instructor's group and others when the umask says so, like any file they create), and
+text that cannot be encoded (a lone surrogate in a student's message) is escaped rather
+than allowed to stop the run.
+
+What students see (``results.json``, ``feedback.md``) never holds a hidden case's inputs
+or expected values: the checkers' messages name hidden cases by number only.
 """
 
 from __future__ import annotations
@@ -30,20 +36,38 @@ if TYPE_CHECKING:
     from .grader import ClassResult, Options, SubmissionResult
 
 GRADEBOOK_FIXED = ("submission", "total", "max_total")
-GRADEBOOK_TAIL = ("status", "error", "file", "sha256")
+GRADEBOOK_TAIL = ("status", "error", "student_id", "file", "sha256", "resnet_tf")
+#: Visibilities of the tests that carry the points. Gradescope hides a student's total
+#: while such tests are hidden; "hidden" tests would not hide it, so it is not offered.
+HIDDEN_VISIBILITIES = ("after_published", "after_due_date")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder.
+
+    The file gets mode ``0666`` minus the umask (as ``open`` would give it); characters
+    UTF-8 cannot encode are written as backslash escapes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace",
+                       newline="") as stream:
             stream.write(text)
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+_write_atomic = write_text
 
 
 def fmt(value: float) -> str:
@@ -68,8 +92,10 @@ def gradebook_rows(run: ClassResult) -> list[dict[str, str]]:
         row.update({
             "status": result.status,
             "error": result.message,
+            "student_id": result.student,
             "file": result.submission.display,
             "sha256": result.sha256,
+            "resnet_tf": run.version,
         })
         rows.append(row)
     return rows
@@ -77,7 +103,7 @@ def gradebook_rows(run: ClassResult) -> list[dict[str, str]]:
 
 def write_gradebook(run: ClassResult) -> Path:
     """Write ``gradebook.csv``: submission, total, max_total, one column per problem,
-    status, error, file, sha256."""
+    status, error, student_id, file, sha256, resnet_tf (the grader's version)."""
     columns = [*GRADEBOOK_FIXED, *run.problem_ids, *GRADEBOOK_TAIL]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -95,21 +121,38 @@ def write_gradebook(run: ClassResult) -> Path:
 def gradescope_results(run: ClassResult, result: SubmissionResult) -> dict[str, Any]:
     """The submission's grade in Gradescope's ``results.json`` format.
 
-    One test per problem; Gradescope knows only ``passed`` and ``failed``, so a test
-    passes exactly when it earned full marks, and the grader's own status is kept in
-    ``extra_data``.
+    Two tests per problem: the checks the student could run themselves (``visible``,
+    worth no points, so they reveal nothing the notebook did not already show), and the
+    full grade with the hidden checks (it holds the points; its visibility is
+    ``run.hidden_visibility``, ``after_published`` by default). The total ``score`` is
+    set at the top level; Gradescope does not show it to the student while tests that
+    carry points are hidden, so a resubmission reveals nothing about the hidden cases
+    before the grades are published. Gradescope knows only ``passed`` and ``failed``; the grader's
+    own status is kept in ``extra_data``.
     """
     tests = []
+    hidden = run.hidden_visibility
     for number, problem in enumerate(result.problems, start=1):
         full = problem.max_score > 0 and problem.score >= problem.max_score
+        name = f"[{problem.problem}] {problem.title}".strip()
         tests.append({
-            "name": f"[{problem.problem}] {problem.title}".strip(),
-            "number": str(number),
+            "name": f"{name}: the checks in your notebook",
+            "number": f"{number}.1",
+            "status": "passed" if problem.visible_status == "passed" else "failed",
+            "output": problem.visible_output,
+            "output_format": "text",
+            "visibility": "visible",
+            "extra_data": {"problem": problem.problem, "status": problem.visible_status},
+        })
+        tests.append({
+            "name": f"{name}: grade with hidden checks",
+            "number": f"{number}.2",
             "score": round(problem.score, 4),
             "max_score": problem.max_score,
             "status": "passed" if full else "failed",
             "output": problem.output,
-            "visibility": "visible",
+            "output_format": "text",
+            "visibility": hidden,
             "extra_data": {"problem": problem.problem, "status": problem.status,
                            "calls": problem.calls},
         })
@@ -119,6 +162,8 @@ def gradescope_results(run: ClassResult, result: SubmissionResult) -> dict[str, 
         "score": round(result.total, 4),
         "execution_time": int(round(result.seconds)),
         "output": output,
+        "output_format": "text",
+        "test_output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -128,6 +173,8 @@ def gradescope_results(run: ClassResult, result: SubmissionResult) -> dict[str, 
             "sha256": result.sha256,
             "status": result.status,
             "assignment": run.assignment,
+            "student_id": result.student,
+            "resnet_tf": run.version,
         },
     }
 
@@ -138,6 +185,9 @@ def feedback_markdown(run: ClassResult, result: SubmissionResult) -> str:
         f"# Feedback: {run.assignment}",
         "",
         f"Submission: `{result.submission.display}`",
+        "",
+        f"Student id: `{result.student}`" if result.student else
+        "Student id: none (graded with the book's own numbers)",
         "",
         f"**Score: {fmt(result.total)} / {fmt(run.max_total)}**",
         "",
@@ -166,8 +216,8 @@ def feedback_markdown(run: ClassResult, result: SubmissionResult) -> str:
         lines.append("")
     lines += [
         "Your notebook was run from top to bottom in a fresh kernel. The grade uses the "
-        "same checks as `check(...)` plus further checks you did not see; if a problem "
-        "was checked more than once, the last check counts.",
+        "same checks as `check(...)` plus further checks you did not see (they are named "
+        "by number only); if a problem was checked more than once, the last check counts.",
         "",
     ]
     return "\n".join(lines)
@@ -177,14 +227,15 @@ def write_submission(run: ClassResult, result: SubmissionResult) -> Path:
     """Write ``DIR/<name>/`` (results.json, feedback.md, executed.ipynb); return it."""
     folder = run.out_dir / result.submission.name
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "results.json",
-                  json.dumps(gradescope_results(run, result), indent=2) + "\n")
-    _write_atomic(folder / "feedback.md", feedback_markdown(run, result))
+    os.chmod(folder, 0o777 & ~_umask())
+    write_text(folder / "results.json",
+               json.dumps(gradescope_results(run, result), indent=2) + "\n")
+    write_text(folder / "feedback.md", feedback_markdown(run, result))
     if result.executed is not None:
         import nbformat
 
         try:
-            _write_atomic(folder / "executed.ipynb", nbformat.writes(result.executed))
+            write_text(folder / "executed.ipynb", nbformat.writes(result.executed))
         except Exception as exc:  # noqa: BLE001 - outputs that cannot be saved
             result.notes.append(f"could not save the executed notebook: {exc}")
     return folder
@@ -198,6 +249,11 @@ def write_manifest(run: ClassResult, options: Options, started_at: datetime) -> 
         "tool": "python -m resnet_tf grade",
         "resnet_tf": __version__,
         "assignment": run.assignment,
+        "key": options.key is not None,
+        "key_fingerprint": key_fingerprint(options.key),
+        "sandbox": run.sandbox,
+        "notes": run.notes,
+        "interrupted": run.interrupted,
         "problems": {pid: run.points[pid] for pid in run.problem_ids},
         "started": started_at.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -210,6 +266,8 @@ def write_manifest(run: ClassResult, options: Options, started_at: datetime) -> 
                 "file": str(r.submission.path),
                 "sha256": r.sha256,
                 "status": r.status,
+                "student_id": r.student,
+                "notebook_resnet_tf": r.version,
                 "total": r.total,
                 "seconds": round(r.seconds, 1),
                 "notes": r.notes,
@@ -218,8 +276,18 @@ def write_manifest(run: ClassResult, options: Options, started_at: datetime) -> 
         ],
     }
     path = run.out_dir / "grading.json"
-    _write_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def key_fingerprint(key: bytes | None) -> str | None:
+    """A short public fingerprint of the key (which key graded a run), or None."""
+    if not key:
+        return None
+    import hashlib
+    import hmac
+
+    return hmac.new(key, b"resnet_tf key fingerprint", hashlib.sha256).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- summary
@@ -234,6 +302,7 @@ STATUS_TEXT = {
     "not_json": "not graded: the file is not a notebook (not JSON)",
     "not_notebook": "not graded: the file is not a Jupyter notebook",
     "wrong_assignment": "not graded: a notebook of another assignment",
+    "unreadable": "not graded: the file could not be read (not a regular file, or too large)",
     "grader_error": "not graded: the grader could not run it",
 }
 
@@ -291,6 +360,31 @@ def summary_table(run: ClassResult) -> str:
         )
     mean_total = sum(r.total for r in run.results) / count if count else 0.0
     lines.append(f"{'total':<12}{fmt(run.max_total):>7}{mean_total:>8.2f}")
+    lines += ["", f"resnet_tf {run.version}; hidden cases "
+              + ("from the instructor's key" if run.keyed else "from the public code (no key)")
+              + f"; kernels ran with {run.sandbox or 'no protection'}"]
+    for note in run.notes:
+        lines.append(f"  note: {note}")
+    ids: dict[str, list[str]] = {}
+    for result in run.results:
+        if result.status in ("graded", "cell_errors", "timeout", "kernel_died"):
+            ids.setdefault(result.student, []).append(result.submission.name)
+    if "" in ids:
+        lines.append(f"  {len(ids.pop(''))} submission(s) without a student id were graded "
+                     "with the book's numbers, which the published solutions print")
+    shared = {sid: names for sid, names in ids.items() if len(names) > 1}
+    for sid, names in sorted(shared.items()):
+        lines.append(f"  student id {sid!r} is used by {len(names)} submissions: "
+                     + ", ".join(names))
+    others = sorted({r.version for r in run.results if r.version and r.version != run.version})
+    if others:
+        made = [r.submission.name for r in run.results if r.version in others]
+        lines.append(f"  warning: {len(made)} submission(s) were made with another resnet_tf "
+                     f"version ({', '.join(others)}); their checks may differ from these")
+    if run.interrupted:
+        lines.append(f"  interrupted: {len(run.interrupted)} submission(s) not graded: "
+                     + ", ".join(run.interrupted[:10]) + (" ..." if len(run.interrupted) > 10
+                                                          else ""))
     attention = [r for r in run.results if r.status != "graded"]
     if attention:
         lines += ["", "Submissions to look at:"]

@@ -1,33 +1,40 @@
-"""Turning the records of a notebook's ``check`` calls into one score per problem.
+"""Scoring in the grader's own process: one score per problem from the answers handed over.
 
-Problems are matched by id, never by cell position, so moved, deleted or duplicated
-cells do not confuse the grader. The rules:
+The kernel hands over, per problem, the answer of its last ``check`` call as plain data
+(:mod:`resnet_tf.exercises.handover`); this module turns that data back into values
+(:mod:`resnet_tf.exercises.wire`) and judges them with the problem's checkers, against
+the variant of the submission's student id and with hidden cases drawn from the
+instructor's key. The rules:
 
 - The problems graded, and the points each is worth, come from the registry
-  (:data:`resnet_tf.exercises.PROBLEMS`), not from the notebook.
-- **The last check call of a problem counts.** A notebook runs top to bottom, so the
-  last call judges the answer as the notebook finally leaves it; re-checking after a
-  fix therefore counts, and so does breaking an answer after a passing check. The
-  number of calls is reported.
-- A problem whose check never ran scores 0 with the status ``not_checked`` (its cell
-  was deleted, or an error, a timeout or a dead kernel stopped it).
-- Records of problems that are not part of the assignment are ignored.
-- Scores are rescaled to the registry's points and clipped to ``[0, points]``.
+  (:data:`resnet_tf.exercises.PROBLEMS`), never from the notebook.
+- **The last check call of a problem counts**: the kernel keeps the answer of the last
+  call; the number of calls is reported.
+- A problem whose check never ran scores 0 with the status ``not_checked`` (its cell was
+  deleted, or an error, a timeout or a dead kernel stopped it), and so does a problem
+  whose answers the kernel did not hand over in a readable form.
+- A score is the sum of the points of the parts that pass (partial credit), computed
+  here and nowhere else.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 NOT_CHECKED = "not_checked"
 CHECK_STATUSES = ("passed", "failed", "unanswered", "error", NOT_CHECKED)
+MESSAGE_LIMIT = 2000
 
 
 @dataclass
 class ProblemScore:
-    """The grade of one problem in one submission."""
+    """The grade of one problem in one submission.
+
+    ``output`` is the verdict with the hidden checks (no hidden inputs or expected
+    values in it); ``visible_output`` and ``visible_status`` are those of the checks the
+    student could run.
+    """
 
     problem: str
     title: str
@@ -36,64 +43,104 @@ class ProblemScore:
     status: str
     output: str
     calls: int = 0
+    visible_status: str = NOT_CHECKED
+    visible_output: str = ""
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, or None."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def clean_text(text: Any, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as a printable string: lone surrogates escaped, at most ``limit`` characters."""
+    value = text if isinstance(text, str) else str(text)
+    value = value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
-def score_record(record: dict[str, Any], points: float) -> tuple[float, str]:
-    """The score of one log record on a ``points`` scale, and its status."""
-    status = str(record.get("status", "error"))
-    if status not in CHECK_STATUSES:
-        status = "error"
-    score = _number(record.get("score"))
-    max_score = _number(record.get("max_score"))
-    if score is None:
-        return 0.0, "error"
-    if max_score and max_score > 0 and max_score != points:
-        score = score * points / max_score
-    return min(max(score, 0.0), points), status
+def not_checked(problem: str, title: str, points: float, why: str = "") -> ProblemScore:
+    """The score of a problem whose answer never reached the grader."""
+    text = why or ("No check of this problem ran: its check cell is missing, or an error, "
+                   "a timeout or a crash earlier in the notebook stopped it.")
+    return ProblemScore(problem, title, 0.0, points, NOT_CHECKED, text, 0, NOT_CHECKED, text)
+
+
+def decode_parts(problem: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The part values of a collected record, rebuilt as plain data.
+
+    A function part comes back as :class:`~resnet_tf.exercises.Evaluated` (its outputs);
+    any part that cannot be decoded becomes an :class:`~resnet_tf.exercises.wire.Opaque`
+    value, which no checker accepts.
+    """
+    from resnet_tf.exercises import Evaluated, wire
+
+    raw = record.get("parts")
+    raw = raw if isinstance(raw, dict) else {}
+    values: dict[str, Any] = {}
+    for part in problem.parts:
+        entry = raw.get(part.name)
+        if not isinstance(entry, dict):
+            values[part.name] = ...
+            continue
+        try:
+            if "outputs" in entry and isinstance(entry["outputs"], list):
+                values[part.name] = Evaluated([wire.decode(o) for o in entry["outputs"]])
+            else:
+                values[part.name] = wire.decode(entry.get("value"))
+        except wire.WireError as error:
+            values[part.name] = wire.Opaque(f"unreadable answer ({error})")
+    return values
+
+
+def score_collected(
+    problem: Any,
+    collected: Any,
+    student: str,
+    key: bytes | None,
+    points: float | None = None,
+) -> ProblemScore:
+    """Judge one problem's collected answers (a :class:`~.runner.Collected` or None)."""
+    from resnet_tf.exercises import grade_parts
+
+    worth = float(problem.points if points is None else points)
+    if collected is None:
+        return not_checked(problem.id, problem.title, worth)
+    if collected.record is None:
+        return not_checked(problem.id, problem.title, worth,
+                           f"Your answers could not be collected: {collected.error}.")
+    record = collected.record
+    calls = record.get("calls")
+    calls = calls if type(calls) is int and calls >= 0 else 0
+    if record.get("checked") is not True:
+        return not_checked(problem.id, problem.title, worth)
+    if isinstance(record.get("type_error"), str):
+        text = clean_text(f"[{problem.id}] {problem.title}: wrong type: {record['type_error']}")
+        return ProblemScore(problem.id, problem.title, 0.0, worth, "failed", text, calls,
+                            "failed", text)
+    values = decode_parts(problem, record)
+    full = grade_parts(problem, values, hidden=True, student=student, key=key, collected=True)
+    seen = grade_parts(problem, values, hidden=False, student=student, key=key,
+                       collected=True)
+    scale = worth / full.max_score if full.max_score else 0.0
+    score = min(max(full.score * scale, 0.0), worth)
+    output = clean_text(full.output)
+    if calls > 1:
+        output += f"\n(checked {calls} times; the last check counts)"
+    return ProblemScore(
+        problem.id, problem.title, score, worth, full.status, output, calls,
+        seen.status, clean_text(seen.output),
+        [{"name": p.name, "score": p.score * scale, "max_score": p.max_score * scale,
+          "status": p.status} for p in full.parts],
+    )
 
 
 def score_problems(
     problem_ids: list[str],
-    records: list[dict[str, Any]],
-    points: dict[str, float],
-    titles: dict[str, str] | None = None,
+    answers: dict[str, Any],
+    student: str,
+    key: bytes | None,
+    points: dict[str, float] | None = None,
 ) -> list[ProblemScore]:
-    """One :class:`ProblemScore` per id in ``problem_ids`` (in that order).
+    """One :class:`ProblemScore` per id in ``problem_ids`` (in that order)."""
+    from resnet_tf.exercises import PROBLEMS
 
-    ``records`` are the check records in call order; ``points`` gives each problem's
-    worth. See the module docstring for the rules.
-    """
-    titles = titles or {}
-    by_problem: dict[str, list[dict[str, Any]]] = {pid: [] for pid in problem_ids}
-    for record in records:
-        key = str(record.get("problem", "")).strip()
-        if key in by_problem:
-            by_problem[key].append(record)
-    scores = []
-    for pid in problem_ids:
-        worth = float(points.get(pid, 0.0))
-        calls = by_problem[pid]
-        if not calls:
-            scores.append(ProblemScore(
-                pid, titles.get(pid, ""), 0.0, worth, NOT_CHECKED,
-                "No check of this problem ran: its check cell is missing, or an error, a "
-                "timeout or a crash earlier in the notebook stopped it.", 0,
-            ))
-            continue
-        last = calls[-1]
-        score, status = score_record(last, worth)
-        output = str(last.get("output", ""))
-        if len(calls) > 1:
-            output += f"\n(checked {len(calls)} times; the last check counts)"
-        scores.append(ProblemScore(pid, titles.get(pid, ""), score, worth, status, output,
-                                   len(calls)))
-    return scores
+    points = points or {}
+    return [score_collected(PROBLEMS[pid], answers.get(pid), student, key, points.get(pid))
+            for pid in problem_ids]

@@ -170,8 +170,8 @@ register(Problem(
                                          joint(uniform(0, 1), integer(1, 30)), ("T", "L"),
                                          atol=1e-300),
              prompt="gain of the carry (identity) path through L blocks with gate T"),
-        Part("log10_gain", Number(-10.0, rtol=1e-6),
-             prompt="log10 of that gain for T = 0.9 and L = 10"),
+        Part("log10_gain", Number(lambda p: p["L"] * np.log10(1 - p["T"]), rtol=1e-6),
+             prompt="log10 of that gain for your T and L"),
         Part("gradient_norms", Property([_highway_smaller], convert=_gradient_pair,
                                         description="the highway stack starves the input"),
              prompt="(||dL/dx|| through the highway stack, through the residual stack)"),
@@ -180,6 +180,9 @@ register(Problem(
         "Along the carry path each block multiplies by 1 - T.",
         "With T close to 1 the block is almost y = H(x): a plain layer.",
     ],
+    book={"T": 0.9, "L": 10},
+    variant=lambda rng: {"T": round(float(rng.uniform(0.5, 0.95)), 2),
+                         "L": int(rng.integers(5, 31))},
 ))
 
 
@@ -213,7 +216,8 @@ register(Problem(
         Part("alpha_max", Expression(lambda beta, lip: beta / lip,
                                      joint(uniform(0.01, 1), uniform(0.1, 10)), ("beta", "lip")),
              prompt="largest alpha with ||J||_2 <= 1, a formula in beta and lip"),
-        Part("alpha_example", Number(0.05, rtol=1e-6), prompt="that alpha for beta = 0.2, Lip = 4"),
+        Part("alpha_example", Number(lambda p: p["beta"] / p["lip"], rtol=1e-6),
+             prompt="that alpha for your beta and Lip"),
         Part("scaled_norm", Property([_at_bound], convert=number_value("scaled_norm"),
                                      description="the scaled stack does not expand"),
              prompt="end-to-end Jacobian norm, 50 blocks, alpha = beta / Lip"),
@@ -225,4 +229,7 @@ register(Problem(
         "||(1 - beta) I + alpha J_F|| <= (1 - beta) + alpha ||J_F|| <= 1 - beta + alpha Lip.",
         "Set 1 - beta + alpha Lip <= 1 and solve for alpha.",
     ],
+    book={"beta": 0.2, "lip": 4.0},
+    variant=lambda rng: {"beta": round(float(rng.uniform(0.05, 0.5)), 2),
+                         "lip": float(rng.integers(2, 11))},
 ))

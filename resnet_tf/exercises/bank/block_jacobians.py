@@ -53,12 +53,18 @@ register(Problem(
         Part("block_jacobian", Function(block_jacobian, _block_case, ("W1", "W2", "x"),
                                         hint="Which units of relu(W1 x) pass a derivative?"),
              prompt="function(W1, W2, x) -> dy/dx, an (n, n) array"),
-        Part("eigenvalues", Numbers([0.5, 1.2, -0.2], ordered=False,
+        Part("eigenvalues", Numbers(lambda p: [1 + d for d in p["diag"]], ordered=False,
                                     hint="Triangular matrices show their eigenvalues."),
              prompt="the three eigenvalues of I + J_F (any order)"),
-        Part("radius_5", Number(1.2**5, rtol=1e-4),
-             prompt="spectral radius of (I + J_F)^5"),
+        Part("radius_5", Number(lambda p: max(abs(1 + d) for d in p["diag"]) ** p["power"],
+                                rtol=1e-4),
+             prompt="spectral radius of (I + J_F)^power (the book: power 5)"),
     ],
+    book={"diag": [-0.5, 0.2, -1.2], "power": 5},
+    variant=lambda rng: {
+        "diag": [round(float(v), 1) for v in rng.choice(np.arange(-15, 6) / 10, 3,
+                                                       replace=False)],
+        "power": int(rng.integers(3, 8))},
     hints=[
         "dy/dx = I + d(W2 relu(W1 x))/dx; the derivative of relu is 1 where its input is "
         "positive and 0 elsewhere.",
@@ -111,16 +117,24 @@ register(Problem(
         Part("radii", Property([_radii_match], convert=_radii_pair,
                                description="the block spectrum is the branch spectrum moved to 1"),
              prompt="(max |mu - 1| over eig(J_block), spectral radius of J_F)"),
-        Part("plain_power", Number(0.3**10, rtol=1e-3),
-             prompt="spectral radius of J_F^10 for eigenvalues -0.3, 0.1, 0.05"),
-        Part("residual_power", Number(1.1**10, rtol=1e-3),
-             prompt="spectral radius of (I + J_F)^10 for the same J_F"),
+        Part("plain_power", Number(lambda p: max(abs(v) for v in p["eigs"]) ** p["power"],
+                                   rtol=1e-3),
+             prompt="spectral radius of J_F^power for J_F with your eigenvalues"),
+        Part("residual_power", Number(lambda p: max(abs(1 + v) for v in p["eigs"])
+                                      ** p["power"], rtol=1e-3),
+             prompt="spectral radius of (I + J_F)^power for the same J_F"),
     ],
+    book={"eigs": [-0.3, 0.1, 0.05], "power": 10},
+    variant=lambda rng: {
+        "eigs": [round(float(v), 2) for v in rng.choice(np.arange(-50, 51) / 100, 3,
+                                                        replace=False)],
+        "power": int(rng.integers(5, 13))},
     hints=[
         "numpy.linalg.eigvals returns eigenvalues in no particular order: sort both lists "
         "(by real, then imaginary part) or match each to its nearest partner.",
         "The spectral radius is the largest |eigenvalue|; for a power M^k it is the k-th power.",
-        "Shifting -0.3, 0.1, 0.05 by one gives 0.7, 1.1, 1.05: which is largest in modulus?",
+        "Shift each eigenvalue by one (the book's -0.3, 0.1, 0.05 give 0.7, 1.1, 1.05): which "
+        "is largest in modulus?",
     ],
 ))
 

@@ -42,30 +42,42 @@ def _same_truth(got, expected) -> str | None:
     return None if bool(got) == bool(expected) else f"your function said {bool(got)}, which is off"
 
 
+def _euler_limit(params: dict, steps: int = 200, h: float = 0.1, x0: float = 0.3) -> float:
+    """x_steps of x_{l+1} = x_l + h x_l (c^2 - x_l^2) from x0."""
+    c, x = params["c"], x0
+    for _ in range(steps):
+        x = x + h * x * (c**2 - x**2)
+    return x
+
+
 register(Problem(
     id="3169967",
     title="Fixed points of the residual flow and their stability",
     assignment=ASSIGNMENT,
     kind="pencil+code+experiment",
     statement=(
-        "For dx/dt = F(x) = x - x^3, find the fixed points and which are stable; write a "
+        "For dx/dt = F(x) = x (c^2 - x^2) (the book: c = 1, F(x) = x - x^3), find the "
+        "fixed points and which are stable; write a "
         "stability test from the Jacobian's eigenvalues; run the residual stack "
         "x_{l+1} = x_l + 0.1 F(x_l) from x_0 = 0.3 and report where it ends."
     ),
     parts=[
-        Part("fixed_points", Numbers([-1.0, 0.0, 1.0], ordered=False),
+        Part("fixed_points", Numbers(lambda p: [-p["c"], 0.0, p["c"]], ordered=False),
              prompt="all solutions of F(x) = 0"),
-        Part("stable_points", Numbers([-1.0, 1.0], ordered=False,
+        Part("stable_points", Numbers(lambda p: [-p["c"], p["c"]], ordered=False,
                                       hint="Look at the sign of F'(x*)."),
              prompt="the stable ones"),
         Part("is_stable", Function(is_stable, _stability_case, ("J",), compare=_same_truth,
                                    hint="Stability asks about the real parts."),
              prompt="function(J) -> True when every eigenvalue has negative real part"),
-        Part("limit", Number(1.0, rtol=1e-3), prompt="x_200 of the residual stack"),
+        Part("limit", Number(_euler_limit, rtol=1e-3), prompt="x_200 of the residual stack"),
     ],
+    book={"c": 1.0},
+    variant=lambda rng: {"c": float(rng.choice([0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5,
+                                                1.6, 1.7, 1.8]))},
     hints=[
-        "Factor x - x^3 = x (1 - x)(1 + x).",
-        "A 1-D fixed point x* is stable when F'(x*) < 0; F'(x) = 1 - 3 x^2.",
+        "Factor x (c^2 - x^2) = x (c - x)(c + x).",
+        "A 1-D fixed point x* is stable when F'(x*) < 0; F'(x) = c^2 - 3 x^2.",
         "numpy.linalg.eigvals(J).real gives the real parts.",
     ],
 ))

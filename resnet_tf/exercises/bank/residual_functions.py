@@ -197,8 +197,8 @@ register(Problem(
                                       joint(uniform(0, 2), uniform(0, 1), integer(0, 20)),
                                       ("a", "r", "m")),
              prompt="bound on ||x_L - x_L'|| (a = ||F_k(x_k)||, m blocks after k)"),
-        Part("paths_removed", Number(512, integer=True, rtol=0),
-             prompt="of the 2^10 paths of a 10-block net, how many go through block 3?"),
+        Part("paths_removed", Number(lambda p: 2 ** (p["blocks"] - 1), integer=True, rtol=0),
+             prompt="of the 2^n paths of your n-block net, how many go through your block k?"),
         Part("changes_and_bounds", Property([_within_bounds], convert=_change_bound_pairs,
                                             description="every measured change is within its "
                                                         "bound"),
@@ -207,8 +207,11 @@ register(Problem(
     hints=[
         "Right after block k the two runs differ by exactly F_k(x_k).",
         "Each later block is (1 + r)-Lipschitz, so it can stretch a difference by at most 1 + r.",
-        "A path either uses block 3's branch or skips it; the other 9 choices are free.",
+        "A path either uses block k's branch or skips it; the other n - 1 choices are free.",
     ],
+    book={"blocks": 10, "block": 3},
+    variant=lambda rng: (lambda n: {"blocks": n, "block": int(rng.integers(1, n + 1))})(
+        int(rng.integers(6, 16))),
 ))
 
 
@@ -236,10 +239,13 @@ register(Problem(
         Part("mean_length", Expression(lambda n: n / 2, lambda rng: (int(rng.integers(1, 200)),),
                                        ("n",)),
              prompt="mean path length (branches used) through n blocks, a formula in n"),
-        Part("short_fraction", Number(sum(math.comb(10, k) for k in range(3)) / 2**10,
+        Part("short_fraction", Number(lambda p: sum(math.comb(p["blocks"], k)
+                                                    for k in range(p["at_most"] + 1))
+                                      / 2 ** p["blocks"],
                                       rtol=1e-6, hint="Count paths by the number of branches "
                                                       "they use."),
-             prompt="fraction of the 2^10 paths of a 10-block net that use at most 2 branches"),
+             prompt="fraction of the 2^n paths of your n-block net that use at most m "
+                    "branches"),
         Part("gradient_ratio", Property([_ratio_large], convert=number_value("gradient_ratio"),
                                         description="the shortcuts supervise the first layer"),
              prompt="||grad of the first layer||, residual / plain, at initialisation"),
@@ -249,6 +255,8 @@ register(Problem(
         "Binomial(n, 1/2).",
         "The number of paths of length k is C(n, k).",
     ],
+    book={"blocks": 10, "at_most": 2},
+    variant=lambda rng: {"blocks": int(rng.integers(8, 17)), "at_most": int(rng.integers(1, 4))},
 ))
 
 
@@ -297,16 +305,19 @@ register(Problem(
     parts=[
         Part("total_variation", Function(total_variation, _tv_case, ("y",)),
              prompt="function(y) -> total variation of the samples y"),
-        Part("tv_sine", Number(4.0, rtol=1e-2),
-             prompt="V = TV(f) for f(x) = 0.1 sin(20 pi x) on [0, 1]"),
+        Part("tv_sine", Number(lambda p: 4 * p["amplitude"] * p["cycles"], rtol=1e-2),
+             prompt="V = TV(f) for f(x) = A sin(2 pi k x) on [0, 1], your A and k"),
         Part("tv_pairs", Property([_tv_bounds], convert=_tv_pairs,
                                   description="every pair respects the bounds"),
              prompt="array of (V, TV(x + f)) rows, one per residual function"),
     ],
     hints=[
         "Sum the absolute differences of neighbouring samples.",
-        "Over [0, 1] the sine makes 10 full periods; each one rises and falls by 2 x 0.1 twice.",
+        "Over [0, 1] the sine makes k full periods; each one rises and falls by 2 A twice.",
         "TV(x + f) <= TV(x) + TV(f) by the triangle inequality; the lower bound follows from "
         "TV(x) <= TV(x + f) + TV(-f).",
     ],
+    book={"amplitude": 0.1, "cycles": 10},
+    variant=lambda rng: {"amplitude": round(float(rng.uniform(0.05, 0.3)), 2),
+                         "cycles": int(rng.integers(5, 16))},
 ))

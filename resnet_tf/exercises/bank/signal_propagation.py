@@ -16,6 +16,11 @@ ASSIGNMENT = "signal_propagation"
 
 
 # 3113800 ------------------------------------------------------------------------------
+def _first_depth_below(params: dict) -> int:
+    """Smallest L with a**L < tol."""
+    return next(L for L in range(1, 100_000) if params["a"] ** L < params["tol"])
+
+
 register(Problem(
     id="3113800",
     title="Scalar toy: a^L against (1 + a)^L",
@@ -24,7 +29,8 @@ register(Problem(
     statement=(
         "One neuron per layer, each layer multiplies by a. Give the input-output gradient of "
         "the plain chain and of the residual chain x_{l+1} = x_l + a x_l after L layers, and "
-        "the first depth at which the plain gradient for a = 0.5 falls below one millionth."
+        "the first depth at which the plain gradient falls below a tolerance (the book: "
+        "a = 0.5 and one millionth)."
     ),
     parts=[
         Part("plain_gain", Expression(lambda a, L: a**L,
@@ -35,14 +41,18 @@ register(Problem(
                                          joint(uniform(-1.5, 1.5), integer(1, 30)), ("a", "L"),
                                          rtol=1e-6, atol=1e-12),
              prompt="d x_L / d x_0 for x_{l+1} = x_l + a x_l"),
-        Part("depth", Number(20, integer=True, hint="Count layers one by one or take a log."),
-             prompt="smallest L with 0.5**L < 1e-6"),
+        Part("depth", Number(_first_depth_below, integer=True,
+                             hint="Count layers one by one or take a log."),
+             prompt="smallest L with a**L < tol, for your a and tol"),
     ],
+    book={"a": 0.5, "tol": 1e-6},
+    variant=lambda rng: {"a": round(float(rng.uniform(0.3, 0.8)), 2),
+                         "tol": float(10.0 ** -int(rng.integers(4, 9)))},
     hints=[
         "Each layer multiplies the gradient by its own derivative; the chain rule multiplies "
         "the L factors together.",
         "The residual layer's derivative is 1 + a, not a.",
-        "For the depth, solve 0.5**L < 1e-6 for the smallest whole L.",
+        "For the depth, solve a**L < tol for the smallest whole L.",
     ],
 ))
 
@@ -143,6 +153,11 @@ def _ratio_ok(ratio: float) -> str | None:
     return None
 
 
+def _first_depth_above(params: dict) -> int:
+    """First L with (1 + r)**L > M."""
+    return next(L for L in range(1, 100_000) if (1 + params["r"]) ** L > params["M"])
+
+
 register(Problem(
     id="3170015",
     title="The (1 + r)^L bound on the end-to-end Jacobian",
@@ -158,8 +173,9 @@ register(Problem(
                                  joint(uniform(0.0, 1.0), integer(1, 60)), ("r", "L"),
                                  rtol=1e-6),
              prompt="upper bound on ||prod (I + J_l)||_2 as a formula in r and L"),
-        Part("depth", Number(49, integer=True, hint="Take logarithms of both sides."),
-             prompt="first L at which the bound with r = 0.1 exceeds 100"),
+        Part("depth", Number(_first_depth_above, integer=True,
+                             hint="Take logarithms of both sides."),
+             prompt="first L at which the bound, for your r, exceeds your M"),
         Part("end_to_end_norm", Function(end_to_end_norm, _jacobians_case, ("jacobians",),
                                          rtol=1e-6,
                                          hint="Mind the order of the factors: block 0 acts "
@@ -174,6 +190,9 @@ register(Problem(
         "np.linalg.norm(M, 2) is the spectral norm (largest singular value).",
         "Apply the blocks in order: the product grows on the left, M <- (I + J_l) @ M.",
     ],
+    book={"r": 0.1, "M": 100.0},
+    variant=lambda rng: {"r": round(float(rng.uniform(0.05, 0.3)), 2),
+                         "M": float(rng.choice([10.0, 50.0, 100.0, 1000.0]))},
 ))
 
 
