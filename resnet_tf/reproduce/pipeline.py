@@ -22,7 +22,10 @@ DATASETS = ("cifar10", "digits", "synthetic")
 
 def synthetic(n_train: int = 2048, n_test: int = 512, size: int = 32, classes: int = 10,
               seed: int = 0):
-    """A learnable stand-in for CIFAR-10 (for tests); see :func:`resnet_tf.data.synthetic_images`."""
+    """A learnable stand-in for CIFAR-10 (for tests).
+
+    See :func:`resnet_tf.data.synthetic_images`.
+    """
     return data.synthetic_images(n_train, n_test, size, classes, seed)
 
 
