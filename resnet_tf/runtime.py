@@ -150,22 +150,24 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
         )
 
 
-def claim(holds, message: str = "") -> bool:
+def claim(holds, message: str = "", enforce: bool = True) -> None:
     """Check one claim of a chapter: ``assert``-like, except in stub mode.
 
     Normally a false ``holds`` raises ``AssertionError(message)``. In stub mode
     (:func:`stub_mode`; tests run the full branch on synthetic data, where the
-    numbers mean nothing) the claim must still evaluate to a single truth value
-    (a Python or NumPy bool), but it need not hold. Returns ``bool(holds)``.
+    numbers mean nothing), or with ``enforce=False`` (numbers known not to be
+    comparable, such as a replayed rehearsal run), the claim must still
+    evaluate to a single truth value (a Python or NumPy bool) but need not
+    hold. Returns nothing, so a claim at the end of a notebook cell displays
+    nothing, like ``assert``.
     """
     if not isinstance(holds, bool | np.bool_):
         raise TypeError(
             f"a claim must evaluate to a bool (Python or NumPy); got {type(holds).__name__}"
             + (f" for {message!r}" if message else "")
         )
-    if not holds and not stub_mode():
+    if not holds and enforce and not stub_mode():
         raise AssertionError(message)
-    return bool(holds)
 
 
 def environment() -> dict:
