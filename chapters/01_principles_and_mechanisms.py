@@ -997,7 +997,8 @@ assert INIT_LOSS["ResNet-56"] > 1.3 * INIT_LOSS["ResNet-56, zero-init"]
 VAR_SPREAD = {k: spread(v["variance"]) for k, v in init_var.items()}
 print("activation variance spread across blocks:", {k: round(v, 1) for k, v in VAR_SPREAD.items()})
 assert ZERO_GRAD_SPREAD < 1.01
-assert VAR_SPREAD["ResNet-56"] > 3 * VAR_SPREAD["ResNet-56, zero-init"]
+claim(VAR_SPREAD["ResNet-56"] > 3 * VAR_SPREAD["ResNet-56, zero-init"],
+      "zero-initialised branches keep the activation variance level")
 
 # %% [markdown]
 # The default ResNet-56 adds a unit-variance branch in every block, so its activation variance
