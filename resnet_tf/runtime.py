@@ -120,6 +120,12 @@ def execution() -> dict:
     }
 
 
+def determinism_enabled() -> bool:
+    """True once :func:`seed_everything` has switched op determinism on in this process
+    (it stays on: TensorFlow has no public way to switch it off again)."""
+    return _determinism_enabled
+
+
 def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; switch op determinism on if asked.
 

@@ -67,7 +67,7 @@ def test_forced_determinism_turns_xla_off_and_says_so(monkeypatch):
     # Once switched on, determinism stays on in the process, and the report says XLA is off.
     monkeypatch.setenv(runtime.DETERMINISM_ENV, "auto")
     monkeypatch.setattr(runtime, "_determinism_enabled", True)
-    assert runtime.execution()["xla"] is False
+    assert runtime.determinism_enabled() and runtime.execution()["xla"] is False
     with pytest.warns(RuntimeWarning, match="XLA"):
         runtime.seed_everything(0, deterministic=False)
 
