@@ -7,10 +7,12 @@ and ``claim`` checks that every claim evaluates to a truth value without
 requiring synthetic numbers to hold. Chapter 1 also replays a run directory
 made here by the real ``reproduce table6`` command at tiny size.
 
-- ``test_full_branch_of_chapter_1_section_1`` (default run): chapter 1 up to
-  the end of section 1, i.e. the full-profile-only code (CIFAR loader, the
-  timing estimate, mixed precision scope, progress output, the claims and the
-  replayed figure);
+- ``test_full_data_and_replay_of_chapter_1`` (default run, cheap): chapter 1's
+  set-up, its stubbed CIFAR loading and full sizes, and the replayed figure,
+  table and claims, without the training cells;
+- ``test_full_branch_of_chapter_1_section_1`` (slow): chapter 1 up to the end of
+  section 1, i.e. all the full-profile-only code (also the timing estimate, the
+  mixed precision scope, progress output, training and its claims);
 - ``test_full_branch_of_every_chapter`` (slow): every chapter from top to bottom.
 """
 
@@ -76,6 +78,23 @@ def until_section(number: int):
     return select
 
 
+def without_training(select):
+    """Cell selector: ``select``, then drop the training cells and those that use them."""
+    trained = ("STEP_SECONDS", "HISTORIES", "FINAL")
+    return lambda cells: [c for c in select(cells) if not any(t in c.source for t in trained)]
+
+
+def test_full_data_and_replay_of_chapter_1(small_run, tmp_path):
+    out = tmp_path / "chapter1.ipynb"
+    execute(CHAPTER_1, env=full_env(small_run), output=out,
+            select=without_training(until_section(2)))
+    text = outputs(out)
+    assert "profile: full" in text
+    assert "cifar10: train (512, 32, 32, 3)" in text and "'epochs': 1" in text
+    assert "replayed from" in text and "rehearsal settings" in text
+
+
+@pytest.mark.slow
 def test_full_branch_of_chapter_1_section_1(small_run, tmp_path):
     out = tmp_path / "chapter1.ipynb"
     execute(CHAPTER_1, env=full_env(small_run), output=out, select=until_section(2))
