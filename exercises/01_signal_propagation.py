@@ -13,6 +13,7 @@
 #   resnet_tf:
 #     assignment: signal_propagation
 #     problems: ['3113800', '3134457', '3170015', '3143490']
+#     version: 0.2.0
 # ---
 
 # %% [markdown]
@@ -36,19 +37,26 @@
 # the same numbers every time.
 
 # %%
-# Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
-# Keras are already there and are not reinstalled. Elsewhere it does nothing.
-import importlib.util
+# Setup. On Colab this installs the resnet_tf release this notebook was written
+# for; TensorFlow and Keras are already there and are not reinstalled. Elsewhere it
+# does nothing.
+import importlib.metadata
 import subprocess
 import sys
 
-if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "resnet_tf @ git+https://github.com/resnet-tf/resnet-tf-companion@main"], check=True)
+RESNET_TF_VERSION = "0.2.0"
+if "google.colab" in sys.modules:
+    try:
+        installed = importlib.metadata.version("resnet_tf")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != RESNET_TF_VERSION:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        f"resnet_tf @ git+https://github.com/resnet-tf/resnet-tf-companion@v{RESNET_TF_VERSION}"], check=True)
 
 import resnet_tf.colab
 
-environment = resnet_tf.colab.report()
+environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 
 # %%
 # %matplotlib inline

@@ -10,7 +10,7 @@ Sub-modules, by what they hold:
 - :mod:`resnet_tf.runtime` profile (quick/full), seeding, environment report
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .runtime import environment, pick, profile, seed_everything  # noqa: E402
 

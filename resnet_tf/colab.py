@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import sys
 
+from . import __version__
+
 REPO_URL = "https://github.com/resnet-tf/resnet-tf-companion"
 BRANCH = "main"
-INSTALL_SPEC = f"resnet_tf @ git+{REPO_URL}@{BRANCH}"
-"""What the setup cell asks pip for: this package only, from the repository."""
+"""The branch the "Open in Colab" badges point at (what a reader opens)."""
+TAG = f"v{__version__}"
+"""The release tag the setup cell installs: the one the notebook was written for."""
+INSTALL_SPEC = f"resnet_tf @ git+{REPO_URL}@{TAG}"
+"""What the setup cell asks pip for: this package only, at this release."""
 
 GPU_HINT = (
     "No GPU in this runtime: the quick profile runs (small data, few steps). For the "
@@ -20,19 +25,26 @@ GPU_HINT = (
     "(e.g. T4), then Runtime > Run all."
 )
 
-SETUP_CELL = f'''# Setup. On Colab this installs resnet_tf from the repository; TensorFlow and
-# Keras are already there and are not reinstalled. Elsewhere it does nothing.
-import importlib.util
+SETUP_CELL = f'''# Setup. On Colab this installs the resnet_tf release this notebook was written
+# for; TensorFlow and Keras are already there and are not reinstalled. Elsewhere it
+# does nothing.
+import importlib.metadata
 import subprocess
 import sys
 
-if "google.colab" in sys.modules and importlib.util.find_spec("resnet_tf") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "{INSTALL_SPEC}"], check=True)
+RESNET_TF_VERSION = "{__version__}"
+if "google.colab" in sys.modules:
+    try:
+        installed = importlib.metadata.version("resnet_tf")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != RESNET_TF_VERSION:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        f"resnet_tf @ git+{REPO_URL}@v{{RESNET_TF_VERSION}}"], check=True)
 
 import resnet_tf.colab
 
-environment = resnet_tf.colab.report()'''
+environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)'''
 
 
 def colab_url(notebook_path: str) -> str:
@@ -57,19 +69,35 @@ def in_colab() -> bool:
 def install_command(python: str | None = None) -> list[str]:
     """The pip command of the setup cell: install :data:`INSTALL_SPEC` quietly.
 
-    It names only this package; pip leaves TensorFlow and Keras alone because
-    Colab's versions already satisfy the package's requirements.
+    It names only this package at this release's tag; pip leaves TensorFlow and Keras
+    alone because Colab's versions already satisfy the package's requirements.
     """
     return [python or sys.executable, "-m", "pip", "install", "-q", INSTALL_SPEC]
 
 
-def report(echo: bool = True) -> dict:
+def version_mismatch(expected: str | None) -> str | None:
+    """A warning when the installed package is not the release a notebook was written for.
+
+    ``expected`` is the version the notebook's setup cell names; ``None`` (or a match)
+    gives ``None``.
+    """
+    if expected is None or expected == __version__:
+        return None
+    return (
+        f"this notebook was written for resnet_tf {expected}, but {__version__} is installed: "
+        f"numbers, checks and grading may differ. Install the matching release with "
+        f"pip install 'resnet_tf @ git+{REPO_URL}@v{expected}'"
+    )
+
+
+def report(echo: bool = True, expected_version: str | None = None) -> dict:
     """Check Keras 3, say whether a GPU is present and which profile runs.
 
     Returns the environment dictionary (see :func:`resnet_tf.environment`);
     raises ``RuntimeError`` on Keras 2, which this package does not support.
     In Colab without a GPU it also says how to switch the runtime to one
-    (:data:`GPU_HINT`).
+    (:data:`GPU_HINT`). With ``expected_version`` (the release a notebook was written
+    for) it warns when another release is installed.
     """
     import keras
 
@@ -78,7 +106,7 @@ def report(echo: bool = True) -> dict:
     if int(keras.__version__.split(".")[0]) < 3:
         raise RuntimeError(
             f"resnet_tf needs Keras 3; this runtime has Keras {keras.__version__}. "
-            "Run: pip install -U 'keras>=3.3'"
+            "Run: pip install -U 'keras>=3.3.3'"
         )
     env = environment()
     if echo:
@@ -89,4 +117,9 @@ def report(echo: bool = True) -> dict:
         )
         if in_colab() and not env["gpus"]:
             print(GPU_HINT)
+    mismatch = version_mismatch(expected_version)
+    if mismatch:
+        import warnings
+
+        warnings.warn(mismatch, stacklevel=2)
     return env

@@ -189,9 +189,10 @@ def linear_singular_values(
 
 
 class ImplicitSolverError(RuntimeError):
-    """The implicit layer's solve stopped before ``||y - x - h f(y)|| <= tol``.
+    """The implicit layer's solve stopped before its residual met the tolerance.
 
-    Carries ``residual_norm``, ``iterations``, ``tol`` and ``solver``.
+    Carries ``residual_norm`` (the residual as a multiple of its tolerance
+    ``atol + tol max(||x||, ||y||)``, so above 1), ``iterations``, ``tol`` and ``solver``.
     """
 
     def __init__(
@@ -208,8 +209,9 @@ class ImplicitSolverError(RuntimeError):
         self.solver = solver
         if message is None:
             message = (
-                f"ImplicitResidual ({solver}) did not converge: residual norm "
-                f"||y - x - h f(y)|| = {self.residual_norm:.3e} > tol = {self.tol:.1e} after "
+                f"ImplicitResidual ({solver}) did not converge: the residual "
+                f"||y - x - h f(y)|| is {self.residual_norm:.3e} times its tolerance "
+                f"(atol + tol max(||x||, ||y||), tol = {self.tol:.1e}) after "
                 f"{self.iterations} iterations. Use a smaller step h (fixed-point iteration "
                 "needs h Lip(f) < 1), the 'newton' solver, or a larger max_iter."
             )
@@ -236,9 +238,17 @@ class ImplicitResidual(keras.layers.Layer):
     :math:`\partial L/\partial x = u` and
     :math:`\partial L/\partial\theta = h\,(\partial f/\partial\theta)^\top u`.
     :math:`u` is found by the matching iteration :math:`u \leftarrow g + hJ_f^\top u` or
-    by a direct solve (Newton). A solve that misses ``tol`` (max over the batch of the
-    per-example residual norm) raises :class:`ImplicitSolverError` when run eagerly,
-    and fails a ``tf.debugging`` assertion with the same numbers inside a compiled graph.
+    by a direct solve (Newton).
+
+    Convergence is judged per example on a mixed tolerance,
+
+    .. math:: \|y - x - h f(y)\| \le \mathrm{atol} + \mathrm{tol}\,\max(\|x\|, \|y\|),
+
+    so a signal of any size is solved to the same relative accuracy (an absolute test
+    alone would stop at once on a tiny signal and return the explicit step). The
+    reported residual is the largest ratio of the left side to the right side over the
+    batch; above 1 the solve failed: :class:`ImplicitSolverError` when run eagerly, a
+    ``tf.debugging`` assertion with the same numbers inside a compiled graph.
 
     ``f`` is any Keras layer mapping the features to the same shape (default:
     ``Dense(features, activation="tanh")``).
@@ -251,14 +261,16 @@ class ImplicitResidual(keras.layers.Layer):
         solver: str = "fixed_point",
         tol: float = 1e-5,
         max_iter: int = 100,
+        atol: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
-        if h <= 0 or tol <= 0 or max_iter < 1:
+        if h <= 0 or tol <= 0 or atol < 0 or max_iter < 1:
             raise ValueError(
-                f"need h > 0, tol > 0 and max_iter >= 1; got h={h}, tol={tol}, max_iter={max_iter}"
+                f"need h > 0, tol > 0, atol >= 0 and max_iter >= 1; got h={h}, tol={tol}, "
+                f"atol={atol}, max_iter={max_iter}"
             )
         if isinstance(f, dict):
             f = keras.saving.deserialize_keras_object(f)
@@ -266,6 +278,7 @@ class ImplicitResidual(keras.layers.Layer):
         self.h = float(h)
         self.solver = solver
         self.tol = float(tol)
+        self.atol = float(atol)
         self.max_iter = int(max_iter)
 
     def build(self, input_shape):
@@ -285,9 +298,24 @@ class ImplicitResidual(keras.layers.Layer):
         r""":math:`r(y) = y - x - h f(y)`, zero at the layer's output."""
         return y - x - self.h * self.f(y)
 
-    def _norm(self, r):
-        flat = tf.reshape(r, [tf.shape(r)[0], -1])
-        return tf.reduce_max(tf.norm(flat, axis=1)) if flat.shape[0] != 0 else tf.zeros([])
+    @staticmethod
+    def _norms(t):
+        """Per-example Euclidean norms of a batch."""
+        return tf.norm(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+    def _error(self, r, *scales):
+        r"""Largest per-example :math:`\|r\| / (\mathrm{atol} + \mathrm{tol} \max \|s\|)`.
+
+        At most 1 means converged. A zero residual counts as converged even where the
+        bound is zero (``atol = 0`` and all-zero inputs).
+        """
+        if r.shape[0] == 0:
+            return tf.zeros([], r.dtype)
+        size = tf.reduce_max(tf.stack([self._norms(s) for s in scales]), axis=0)
+        bound = self.atol + self.tol * size
+        norm = self._norms(r)
+        ratio = tf.where(norm == 0, tf.zeros_like(norm), norm / bound)  # inf if bound is 0
+        return tf.reduce_max(ratio)
 
     def _jac(self, y):
         with tf.GradientTape() as tape:
@@ -297,7 +325,11 @@ class ImplicitResidual(keras.layers.Layer):
         return eye - self.h * tape.batch_jacobian(fy, y)
 
     def solve(self, x):
-        """Solve :math:`y = x + h f(y)`; returns ``(y, residual norm, iterations)``."""
+        """Solve :math:`y = x + h f(y)`; returns ``(y, relative error, iterations)``.
+
+        The error is the mixed-tolerance ratio of the class docstring: at most 1 when
+        the solve converged.
+        """
         x = tf.stop_gradient(x)
         if self.solver == "newton" and x.shape.rank != 2:
             raise ValueError(
@@ -310,18 +342,18 @@ class ImplicitResidual(keras.layers.Layer):
             r = self.residual(x, y)
             return y - tf.linalg.solve(self._jac(y), r[..., None])[..., 0]
 
-        def cond(i, y, norm):
-            return tf.logical_and(i < self.max_iter, norm > self.tol)
+        def cond(i, y, error):
+            return tf.logical_and(i < self.max_iter, error > 1.0)
 
-        def body(i, y, norm):
+        def body(i, y, error):
             y = step(y)
-            return i + 1, y, self._norm(self.residual(x, y))
+            return i + 1, y, self._error(self.residual(x, y), x, y)
 
         y0 = x
-        i, y, norm = tf.while_loop(
-            cond, body, (tf.constant(0), y0, self._norm(self.residual(x, y0)))
+        i, y, error = tf.while_loop(
+            cond, body, (tf.constant(0), y0, self._error(self.residual(x, y0), x, y0))
         )
-        return tf.stop_gradient(y), norm, i
+        return tf.stop_gradient(y), error, i
 
     def _adjoint(self, y, g):
         """Solve :math:`u = g + h J_f(y)^\\top u` for the implicit gradient."""
@@ -334,28 +366,28 @@ class ImplicitResidual(keras.layers.Layer):
                 fy = self.f(y)
             return tape.gradient(fy, y, output_gradients=u)
 
-        def cond(i, u, delta):
-            return tf.logical_and(i < self.max_iter, delta > self.tol)
+        def cond(i, u, error):
+            return tf.logical_and(i < self.max_iter, error > 1.0)
 
-        def body(i, u, delta):
+        def body(i, u, error):
             new = g + self.h * vjp(u)
-            return i + 1, new, self._norm(new - u)
+            return i + 1, new, self._error(new - u, g, new)
 
         _, u, _ = tf.while_loop(cond, body, (tf.constant(0), g, tf.constant(np.inf, g.dtype)))
         return u
 
     def call(self, inputs):
-        y_star, norm, iterations = self.solve(inputs)
+        y_star, error, iterations = self.solve(inputs)
         if tf.executing_eagerly():
-            if float(norm) > self.tol:
+            if not float(error) <= 1.0:
                 raise ImplicitSolverError(
-                    None, float(norm), int(iterations), self.tol, self.solver
+                    None, float(error), int(iterations), self.tol, self.solver
                 )
         else:
             tf.debugging.Assert(
-                norm <= self.tol,
-                ["ImplicitSolverError: ImplicitResidual did not converge; residual norm",
-                 norm, "iterations", iterations, "tol", self.tol],
+                error <= 1.0,
+                ["ImplicitSolverError: ImplicitResidual did not converge; residual relative "
+                 "to its tolerance", error, "iterations", iterations, "tol", self.tol],
             )
         # One differentiable step from the fixed point: equal to y* in value; its backward
         # pass is corrected to the implicit-function-theorem gradient by _implicit below.
@@ -377,6 +409,7 @@ class ImplicitResidual(keras.layers.Layer):
             "h": self.h,
             "solver": self.solver,
             "tol": self.tol,
+            "atol": self.atol,
             "max_iter": self.max_iter,
         }
 

@@ -20,13 +20,20 @@ from keras import ops
 _PACKAGE = "resnet_tf"
 
 
+# Options of ``keras.layers.BatchNormalization`` that the fused kernel does not implement.
+# Each is read from the layer's public config, so a Keras release that lacks the option
+# (``renorm`` arrived in Keras 3.14) simply never has it switched on.
+_UNFUSED_OPTIONS = ("renorm", "synchronized")
+
+
 def _fused_ok(layer: keras.layers.BatchNormalization, inputs, mask) -> bool:
     """True when TensorFlow's fused batch norm computes exactly what Keras would."""
     if keras.backend.backend() != "tensorflow" or mask is not None:
         return False
-    if layer.renorm or layer.synchronized or len(inputs.shape) != 4:
+    if len(inputs.shape) != 4 or layer.axis not in (-1, 3):
         return False
-    if layer.axis not in (-1, 3):
+    config = layer.get_config()
+    if any(config.get(option) for option in _UNFUSED_OPTIONS):
         return False
     return keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float16")
 

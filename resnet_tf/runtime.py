@@ -101,6 +101,13 @@ def pick(quick, full, stub=_MISSING):
     return full
 
 
+def _keras_version() -> tuple[int, int]:
+    import keras
+
+    major, minor = keras.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
 def execution() -> dict:
     """How TensorFlow executes in this process: ``{"deterministic", "xla", "mixed_precision"}``.
 
@@ -145,6 +152,14 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+    if _keras_version() < (3, 13):
+        # Before Keras 3.13 set_random_seed left the global generator behind unseeded
+        # random ops (default initializers included) where it was; clearing the session
+        # drops it, so it restarts from the new seed as it does in later releases.
+        # Clearing also resets the dtype policy, which the caller chose: keep it.
+        policy = keras.mixed_precision.global_policy()
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(policy)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
         _determinism_enabled = True

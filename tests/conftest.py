@@ -17,3 +17,20 @@ def _seeded():
     keras.mixed_precision.set_global_policy("float32")
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+def pytest_configure(config):
+    """Under the version matrix, prove the tests import the installed wheel."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("RESNET_TF_EXPECT_INSTALLED") == "1":
+        import resnet_tf
+
+        repo = Path(__file__).resolve().parents[1]
+        where = Path(resnet_tf.__file__).resolve()
+        if repo in where.parents:
+            raise pytest.UsageError(
+                f"resnet_tf was imported from this checkout ({where}), not from the installed "
+                "wheel; run pytest with --import-mode=importlib and without PYTHONPATH"
+            )

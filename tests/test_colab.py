@@ -1,17 +1,21 @@
 """The Colab header: badge, setup cell (with Colab simulated) and the environment report."""
 
-import importlib.util
+import importlib.metadata
 import subprocess
 import sys
 import types
 
 import pytest
 
+import resnet_tf
 from resnet_tf import colab
 
 
-def _run_setup_cell(monkeypatch, in_colab: bool, installed: bool) -> list:
-    """Execute SETUP_CELL as a notebook would; return the subprocess.run calls."""
+def _run_setup_cell(monkeypatch, in_colab: bool, installed: str | None) -> list:
+    """Execute SETUP_CELL as a notebook would; return the subprocess.run calls.
+
+    ``installed`` is the resnet_tf version the simulated runtime has (None: not installed).
+    """
     calls = []
 
     def fake_run(cmd, *args, **kwargs):
@@ -23,26 +27,32 @@ def _run_setup_cell(monkeypatch, in_colab: bool, installed: bool) -> list:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    real_find_spec = importlib.util.find_spec
+    real_version = importlib.metadata.version
 
-    def find_spec(name, *args, **kwargs):
-        if name == "resnet_tf" and not installed:
-            return None
-        return real_find_spec(name, *args, **kwargs)
+    def version(name):
+        if name != "resnet_tf":
+            return real_version(name)
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
 
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    monkeypatch.setattr(colab, "report", lambda echo=True: {})
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    reported = []
+    monkeypatch.setattr(colab, "report",
+                        lambda echo=True, expected_version=None: reported.append(expected_version))
     exec(compile(colab.SETUP_CELL, "<setup cell>", "exec"), {"__name__": "__main__"})
+    assert reported == [resnet_tf.__version__], "the setup cell reports the notebook's release"
     return calls
 
 
-def test_setup_cell_installs_from_the_repository_in_colab(monkeypatch):
-    calls = _run_setup_cell(monkeypatch, in_colab=True, installed=False)
+def test_setup_cell_installs_this_release_in_colab(monkeypatch):
+    calls = _run_setup_cell(monkeypatch, in_colab=True, installed=None)
     assert len(calls) == 1
     cmd = calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
     assert cmd == colab.install_command()
-    assert any(colab.REPO_URL in part for part in cmd)
+    assert any(f"{colab.REPO_URL}@v{resnet_tf.__version__}" in part for part in cmd), (
+        "the setup cell installs the tag of this release, not a moving branch")
     words = " ".join(cmd).lower().replace(colab.REPO_URL.lower(), "")
     for heavy in ("tensorflow", "keras"):
         assert heavy not in words, f"the setup cell must not (re)install {heavy}: {cmd}"
@@ -50,16 +60,31 @@ def test_setup_cell_installs_from_the_repository_in_colab(monkeypatch):
 
 
 def test_setup_cell_does_nothing_outside_colab(monkeypatch):
-    assert _run_setup_cell(monkeypatch, in_colab=False, installed=False) == []
+    assert _run_setup_cell(monkeypatch, in_colab=False, installed=None) == []
 
 
-def test_setup_cell_skips_install_when_present(monkeypatch):
-    assert _run_setup_cell(monkeypatch, in_colab=True, installed=True) == []
+def test_setup_cell_skips_install_when_this_release_is_present(monkeypatch):
+    assert _run_setup_cell(monkeypatch, in_colab=True, installed=resnet_tf.__version__) == []
+
+
+def test_setup_cell_replaces_another_release(monkeypatch):
+    calls = _run_setup_cell(monkeypatch, in_colab=True, installed="0.0.1")
+    assert calls == [colab.install_command()]
+
+
+def test_report_warns_when_the_notebook_names_another_release(monkeypatch):
+    assert colab.version_mismatch(None) is None
+    assert colab.version_mismatch(resnet_tf.__version__) is None
+    message = colab.version_mismatch("9.9.9")
+    assert "9.9.9" in message and resnet_tf.__version__ in message and "@v9.9.9" in message
+    with pytest.warns(UserWarning, match="written for resnet_tf 9.9.9"):
+        colab.report(echo=False, expected_version="9.9.9")
 
 
 def test_repository_address_lives_in_one_place():
     assert colab.REPO_URL in colab.SETUP_CELL
-    assert colab.INSTALL_SPEC in colab.SETUP_CELL
+    assert f'RESNET_TF_VERSION = "{resnet_tf.__version__}"' in colab.SETUP_CELL
+    assert colab.INSTALL_SPEC.endswith(f"@v{resnet_tf.__version__}")
     assert colab.REPO_URL.startswith("https://github.com/")
 
 

@@ -174,3 +174,59 @@ def test_implicit_layer_serializes_and_trains(tmp_path):
     model.compile(optimizer="sgd", loss="mse")
     history = model.fit(x, x[:, :1], epochs=2, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("solver, lam, depth", [("fixed_point", -5.0, 60), ("newton", -50.0, 20)])
+def test_implicit_stack_matches_backward_euler_closed_form_on_tiny_signals(solver, lam, depth):
+    """L backward-Euler steps of y' = lambda y give x_L = (1 - h lambda)^-L x_0 exactly.
+
+    The signal shrinks to ~1e-11 (fixed point: h |lambda| < 1 so the iteration contracts)
+    or ~1e-16 (Newton, a stiff lambda), far below any absolute tolerance: a relative
+    tolerance must keep solving, or the layer would return the explicit step.
+    """
+    h = 0.1
+    layers = [
+        ImplicitResidual(
+            keras.layers.Dense(1, use_bias=False, dtype="float64",
+                               kernel_initializer=keras.initializers.Constant([[lam]])),
+            h=h, solver=solver, tol=1e-10, max_iter=500, dtype="float64")
+        for _ in range(depth)
+    ]
+    x = tf.constant([[1.0], [-3e-4]], tf.float64)
+    states = [x]
+    for layer in layers:
+        states.append(layer(states[-1]))
+    exact = [x.numpy() * (1 - h * lam) ** -k for k in range(depth + 1)]
+    for k, (got, want) in enumerate(zip(states, exact, strict=True)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-8, err_msg=f"layer {k}")
+    assert abs(states[-1].numpy()[0, 0]) < 1e-10  # far below the default tolerance
+
+
+def test_implicit_gradient_matches_unrolled_autodiff_for_a_nonlinear_f():
+    """The implicit-function-theorem gradient equals backpropagation through the
+    fixed-point iterations once they have converged (f = tanh(W y + b), h Lip(f) < 1)."""
+    f = small_f()
+    layer = ImplicitResidual(f, h=0.5, tol=1e-13, max_iter=400, dtype="float64")
+    x = tf.constant(np.random.default_rng(3).standard_normal((5, 3)))
+    w = tf.constant(np.random.default_rng(4).standard_normal((5, 3)))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        implicit_value = tf.reduce_sum(w * tf.sin(layer(x)))
+    implicit = tape.gradient(implicit_value, [x, f.kernel, f.bias])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = x
+        for _ in range(200):
+            y = x + 0.5 * f(y)
+        unrolled_value = tf.reduce_sum(w * tf.sin(y))
+    unrolled = tape.gradient(unrolled_value, [x, f.kernel, f.bias])
+    assert float(implicit_value) == pytest.approx(float(unrolled_value), rel=1e-12)
+    for a, b in zip(implicit, unrolled, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_implicit_layer_rejects_bad_tolerances():
+    with pytest.raises(ValueError, match="atol >= 0"):
+        ImplicitResidual(atol=-1.0)
+    with pytest.raises(ValueError, match="tol > 0"):
+        ImplicitResidual(tol=0.0)

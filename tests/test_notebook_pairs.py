@@ -49,3 +49,14 @@ def test_opening_cells_and_outputs(notebook):
     assert all(c.execution_count is not None for c in code), "stored notebook was not executed"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, f"stored notebook has errors: {errors[0].get('ename')}"
+
+
+def test_every_notebook_is_stamped_with_this_release():
+    """Setup cell and ``metadata.resnet_tf.version`` name this release (see
+    tools/stamp_notebooks.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stamp", ROOT / "tools" / "stamp_notebooks.py")
+    stamp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stamp)
+    assert stamp.main(["--check"]) == 0, "run python tools/stamp_notebooks.py"

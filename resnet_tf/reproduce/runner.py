@@ -29,6 +29,32 @@ from .. import distribute
 from . import paper, pipeline, recipe
 
 
+def steps_taken(optimizer) -> int:
+    """Optimizer steps taken so far, also under mixed precision.
+
+    A ``LossScaleOptimizer`` counts in its inner optimizer; on older Keras releases (3.3
+    among them) the wrapper's own counter stays at 0.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return int(inner.iterations.numpy())
+
+
+def backup_callback(folder: Path):
+    """Keras' ``BackupAndRestore`` saving every epoch and keeping its files at the end.
+
+    ``double_checkpoint`` (keep the previous backup too, so a crash while writing one
+    loses nothing) exists only from Keras 3.7 on; it is asked for where it exists.
+    """
+    import inspect
+
+    import keras
+
+    options = {"save_freq": "epoch", "delete_checkpoint": False}
+    if "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters:
+        options["double_checkpoint"] = True
+    return keras.callbacks.BackupAndRestore(str(folder), **options)
+
+
 class RunExistsError(FileExistsError):
     """The output directory already holds a run and ``resume`` was not asked for."""
 
@@ -204,17 +230,18 @@ def train_one(
     train_ds = pipeline.train_dataset(x_train, y_train, p.global_batch, config.seed, flip,
                                       start_step=done_epochs * p.steps_per_epoch)
     test_ds = pipeline.eval_dataset(x_test, y_test, replicas)
+    # The policy the layers were built under (a functional model's own dtype_policy stays
+    # float32 under a mixed policy on older Keras releases, 3.3 among them).
+    precision = keras.mixed_precision.global_policy().name
     echo(
         f"{name}: {model.count_params():,} parameters; {p.epochs} epochs x {p.steps_per_epoch} "
         f"steps, global batch {p.global_batch} ({p.per_replica_batch} x {replicas}), "
-        f"peak lr {p.peak_lr:g}, {p.recipe} recipe, {model.dtype_policy.name}, "
+        f"peak lr {p.peak_lr:g}, {p.recipe} recipe, {precision}, "
         f"XLA {'on' if model.jit_compile else 'off'}"
     )
     history = [
         keras.callbacks.CSVLogger(str(model_dir / "log.csv"), append=True),
-        keras.callbacks.BackupAndRestore(
-            str(backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
-        ),
+        backup_callback(backup),
         *(callbacks or []),
     ]
     fit(model, train_ds, validation=test_ds, epochs=p.epochs, seed=None,
@@ -229,8 +256,8 @@ def train_one(
         "test_error": 100.0 * (1.0 - float(test_accuracy)),
         "test_loss": float(test_loss),
         "paper_error": (paper.PLAIN_ERROR if plain else paper.TABLE6_ERROR).get(depth),
-        "steps": int(model.optimizer.iterations.numpy()),
-        "precision": model.dtype_policy.name,
+        "steps": steps_taken(model.optimizer),
+        "precision": precision,
         "xla": bool(model.jit_compile),
         "plan": p.as_dict(),
         "curve": {
