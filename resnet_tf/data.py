@@ -7,6 +7,11 @@
   images, 10 classes), resized to ``size x size x 1``. Ships with
   scikit-learn, so it always works offline; the ``quick`` profile's default.
 - ``load("spirals")`` and ``load("sine")``: small synthetic tasks for MLPs.
+- :func:`synthetic_images`: a learnable 32x32x3 stand-in for CIFAR-10. For
+  tests only, ``RESNET_TF_STUB_DATA=1`` makes ``load("cifar10")`` return it
+  (512 training and 256 test images) instead of downloading, so the full
+  profile of a chapter runs on a CPU without a network
+  (:func:`resnet_tf.runtime.stub_mode`). The real loader stays the default.
 
 Images are float32 in [0, 1], labels int32. :func:`make_dataset` builds the
 pipeline with the paper's augmentation (4-pixel zero padding, random 32x32
@@ -19,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 DATASETS = ("cifar10", "digits", "spirals", "sine")
+STUB_SIZES = (512, 256)
+"""Training and test images of the CIFAR-10 stand-in in stub mode."""
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -42,8 +49,12 @@ def load(name: str, size: int | None = None, n: int | None = None, seed: int = 0
             the training examples of the image sets.
         seed: seed of the synthetic generators and of the digits split.
     """
+    from .runtime import stub_mode
+
     key = str(name).lower().replace("-", "").replace("_", "")
-    if key == "cifar10":
+    if key == "cifar10" and stub_mode():
+        (xtr, ytr), (xte, yte) = synthetic_images(*STUB_SIZES, size=size or 32, seed=seed)
+    elif key == "cifar10":
         (xtr, ytr), (xte, yte) = _cifar10(size)
     elif key == "digits":
         (xtr, ytr), (xte, yte) = _digits(size or 16, seed)
@@ -56,6 +67,32 @@ def load(name: str, size: int | None = None, n: int | None = None, seed: int = 0
     if n is not None:
         xtr, ytr = xtr[:n], ytr[:n]
     return (xtr, ytr), (xte, yte)
+
+
+def synthetic_images(n_train: int = 2048, n_test: int = 512, size: int = 32,
+                     classes: int = 10, seed: int = 0) -> tuple[Split, Split]:
+    """A learnable stand-in for CIFAR-10 (for tests): ``size x size x 3`` images in [0, 1].
+
+    Each class has a smooth random template; an image is its class template
+    plus Gaussian noise, shifted by up to 2 pixels, so crops and flips matter a
+    little but the task stays easy. Returns ``((x_train, y_train), (x_test, y_test))``
+    as float32 images and int32 labels.
+    """
+    if size < 4 or size % 4:
+        raise ValueError(f"size must be a positive multiple of 4; got {size!r}")
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0.0, 1.0, (classes, 4, 4, 3))
+    templates = np.kron(coarse, np.ones((1, size // 4, size // 4, 1)))
+
+    def draw(n):
+        y = rng.integers(0, classes, n).astype("int32")
+        x = templates[y] + rng.normal(0.0, 0.25, (n, size, size, 3))
+        shifts = rng.integers(-2, 3, (n, 2))
+        pairs = zip(x, shifts, strict=True)
+        x = np.stack([np.roll(img, tuple(s), axis=(0, 1)) for img, s in pairs])
+        return np.clip(x, 0.0, 1.0).astype("float32"), y
+
+    return draw(n_train), draw(n_test)
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:

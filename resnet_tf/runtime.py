@@ -1,8 +1,27 @@
-"""Run-time settings shared by every notebook: profile, seeding, devices.
+"""Run-time settings shared by every notebook: profile, seeding, devices, execution mode.
 
 Two budgets share one code path. ``profile()`` answers ``"quick"`` on a machine
 without a GPU (CI, laptops) and ``"full"`` when TensorFlow sees one (Colab);
 the environment variable ``RESNET_TF_PROFILE`` forces either.
+
+The profile also decides how TensorFlow executes (:func:`execution`):
+
+- ``quick``: op determinism on, float32, no XLA. Every re-run reproduces every
+  number, which is what the stored notebook outputs (nbval) rely on.
+- ``full`` on a GPU: XLA and mixed precision on, op determinism off. Keras
+  refuses XLA while op determinism is on, so the two cannot be had together;
+  the full profile chooses speed and is not bit-for-bit reproducible.
+- ``full`` without a GPU (the CPU rehearsal of the full branch): deterministic,
+  float32, no XLA, as on any CPU.
+
+``RESNET_TF_DETERMINISTIC=1`` (or ``0``) overrides the choice of determinism;
+determinism on means XLA off, and :func:`environment` reports both.
+
+For tests only, ``RESNET_TF_STUB_DATA=1`` replaces CIFAR-10 by a small synthetic
+32x32x3 stand-in (:func:`resnet_tf.data.load`) and lets :func:`pick` return
+the tiny ``stub`` sizes of the full profile, so the full branch of a chapter
+runs on a CPU in minutes. :func:`claim` then checks that each of the chapter's
+claims evaluates to a truth value instead of requiring it to hold.
 """
 
 from __future__ import annotations
@@ -10,11 +29,18 @@ from __future__ import annotations
 import os
 import platform
 import random
+import warnings
 
 import numpy as np
 
 PROFILES = ("quick", "full")
 PROFILE_ENV = "RESNET_TF_PROFILE"
+DETERMINISM_ENV = "RESNET_TF_DETERMINISTIC"
+STUB_ENV = "RESNET_TF_STUB_DATA"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_MISSING = object()
+_determinism_enabled = False
 
 
 def gpu_devices() -> list:
@@ -41,12 +67,38 @@ def profile() -> str:
     return "full" if gpu_devices() else "quick"
 
 
-def pick(quick, full):
+def _flag(name: str) -> bool | None:
+    """An on/off environment variable: ``True``, ``False`` or ``None`` (unset, ``auto``)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={value!r} is not understood; allowed values are 1/0, true/false, yes/no, "
+        "on/off, or auto (the same as unset)"
+    )
+
+
+def stub_mode() -> bool:
+    """True when ``RESNET_TF_STUB_DATA`` asks for the test stand-ins (see the module doc)."""
+    return bool(_flag(STUB_ENV))
+
+
+def pick(quick, full, stub=_MISSING):
     """Return ``quick`` or ``full`` according to :func:`profile`.
 
-    Notebooks write sizes once, e.g. ``epochs = pick(quick=8, full=164)``.
+    Notebooks write sizes once, e.g. ``epochs = pick(quick=8, full=15, stub=1)``.
+    ``stub`` is the size the full profile uses in stub mode (:func:`stub_mode`,
+    tests only); without it the full size is used there too.
     """
-    return full if profile() == "full" else quick
+    if profile() != "full":
+        return quick
+    if stub is not _MISSING and stub_mode():
+        return stub
+    return full
 
 
 def _keras_version() -> tuple[int, int]:
@@ -56,15 +108,46 @@ def _keras_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras, and make TF ops deterministic.
+def execution() -> dict:
+    """How TensorFlow executes in this process: ``{"deterministic", "xla", "mixed_precision"}``.
 
-    With ``deterministic=True`` TensorFlow's op determinism is switched on, so a
-    re-run on the same machine reproduces every number (what nbval relies on).
+    ``deterministic``: op determinism (on unless the full profile runs on a GPU,
+    or as ``RESNET_TF_DETERMINISTIC`` says); ``xla``: compile training steps
+    with XLA (full profile on a GPU, and only without determinism, which
+    Keras does not combine with XLA); ``mixed_precision``: ``mixed_float16``
+    compute for the training runs of the full profile on a GPU.
     """
+    accelerated = profile() == "full" and bool(gpu_devices())
+    forced = _flag(DETERMINISM_ENV)
+    deterministic = (not accelerated) if forced is None else forced
+    return {
+        "deterministic": deterministic or _determinism_enabled,
+        "xla": accelerated and not (deterministic or _determinism_enabled),
+        "mixed_precision": accelerated,
+    }
+
+
+def determinism_enabled() -> bool:
+    """True once :func:`seed_everything` has switched op determinism on in this process
+    (it stays on: TensorFlow has no public way to switch it off again)."""
+    return _determinism_enabled
+
+
+def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; switch op determinism on if asked.
+
+    ``deterministic=None`` follows :func:`execution`: on in the quick profile
+    (a re-run on the same machine reproduces every number, what nbval relies
+    on), off in the full profile on a GPU (so XLA can compile the training
+    steps). TensorFlow cannot switch determinism off again within a process;
+    asking for ``False`` after it was switched on warns that XLA stays off.
+    """
+    global _determinism_enabled
     import keras
     import tensorflow as tf
 
+    if deterministic is None:
+        deterministic = execution()["deterministic"]
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -79,10 +162,43 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         keras.mixed_precision.set_global_policy(policy)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+        _determinism_enabled = True
+    elif _determinism_enabled:
+        warnings.warn(
+            "op determinism was switched on earlier in this process and cannot be switched "
+            "off again; Keras will not compile with XLA here (restart the runtime to get XLA)",
+            RuntimeWarning, stacklevel=2,
+        )
+
+
+def claim(holds, message: str = "", enforce: bool = True) -> None:
+    """Check one claim of a chapter: ``assert``-like, except in stub mode.
+
+    Normally a false ``holds`` raises ``AssertionError(message)``. In stub mode
+    (:func:`stub_mode`; tests run the full branch on synthetic data, where the
+    numbers mean nothing), or with ``enforce=False`` (numbers known not to be
+    comparable, such as a replayed rehearsal run), the claim must still
+    evaluate to a single truth value (a Python or NumPy bool) but need not
+    hold. Returns nothing, so a claim at the end of a notebook cell displays
+    nothing, like ``assert``.
+    """
+    if not isinstance(holds, bool | np.bool_):
+        raise TypeError(
+            f"a claim must evaluate to a bool (Python or NumPy); got {type(holds).__name__}"
+            + (f" for {message!r}" if message else "")
+        )
+    if not holds and enforce and not stub_mode():
+        raise AssertionError(message)
 
 
 def environment() -> dict:
-    """Versions, devices and the active profile, as a dictionary."""
+    """Versions, devices, the active profile and the execution mode, as a dictionary.
+
+    Keys: ``resnet_tf``, ``python``, ``tensorflow``, ``keras``, ``keras_backend``,
+    ``numpy``, ``gpus``, ``cpu_cores``, ``profile``, ``onednn``, and from
+    :func:`execution` ``deterministic``, ``xla``, ``mixed_precision``, plus
+    ``stub_data`` (the test switch).
+    """
     import keras
     import tensorflow as tf
 
@@ -99,4 +215,6 @@ def environment() -> dict:
         "cpu_cores": os.cpu_count(),
         "profile": profile(),
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        **execution(),
+        "stub_data": stub_mode(),
     }

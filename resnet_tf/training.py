@@ -4,20 +4,23 @@ Defaults follow He et al. (2015), section 4.2: SGD with momentum 0.9, weight
 decay 1e-4, batch 128, learning rate 0.1 divided by 10 at 50% and 75% of
 training (32k and 48k of 64k iterations), pad-crop-flip augmentation. A cosine
 schedule and a short warm-up (ResNet-110 trains its first ~400 steps at 0.01)
-are options. On a GPU, mixed precision and XLA are switched on by
-:func:`configure_performance`; on a CPU the float32 graph with the fused batch
-norm is fastest.
+are options. In the full profile on a GPU, :func:`compile_model` compiles with
+XLA and :func:`precision_scope` builds models in mixed precision (see
+:func:`resnet_tf.runtime.execution`); on a CPU the float32 graph with the fused
+batch norm is fastest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import keras
 import numpy as np
 
 from .data import make_dataset
-from .runtime import gpu_devices, seed_everything
+from .runtime import execution, seed_everything
 
 SCHEDULES = ("step", "cosine", "constant")
 
@@ -85,18 +88,35 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def configure_performance(mixed_precision: bool | str = "auto") -> dict:
-    """Pick the fast settings for this machine.
+    """Set the global dtype policy for this machine and profile; return the settings.
 
     ``mixed_precision="auto"`` turns on ``mixed_float16`` (float16 compute,
     float32 variables, dynamic loss scaling inside the Keras optimizer) exactly
-    when a GPU is visible; ``True``/``False`` force it. Returns the settings
-    chosen: ``{"mixed_precision": bool, "jit_compile": bool}``; XLA is worth it
-    on GPUs, not for these small convolutions on CPU.
+    when :func:`resnet_tf.runtime.execution` says so (the full profile on a
+    GPU); ``True``/``False`` force it. Returns ``{"mixed_precision": bool,
+    "jit_compile": bool}``: XLA is worth it on GPUs, not for these small
+    convolutions on a CPU, and never combined with op determinism.
     """
-    has_gpu = bool(gpu_devices())
-    use_mixed = has_gpu if mixed_precision == "auto" else bool(mixed_precision)
+    mode = execution()
+    use_mixed = mode["mixed_precision"] if mixed_precision == "auto" else bool(mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    return {"mixed_precision": use_mixed, "jit_compile": has_gpu}
+    return {"mixed_precision": use_mixed, "jit_compile": mode["xla"]}
+
+
+@contextlib.contextmanager
+def precision_scope(mixed_precision: bool | str = "auto") -> Iterator[dict]:
+    """Build models inside ``with precision_scope():`` to get :func:`configure_performance`'s
+    policy for them only; the previous global policy is restored on exit.
+
+    Models built inside keep their policy: in the full profile on a GPU they
+    compute in float16 (logits and loss in float32), everything built outside
+    stays float32, so measurements such as Jacobians keep full precision.
+    """
+    previous = keras.mixed_precision.global_policy()
+    try:
+        yield configure_performance(mixed_precision)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _outputs_probabilities(model: keras.Model) -> bool:
@@ -138,7 +158,7 @@ def compile_model(
     if metrics is None:
         metrics = ["accuracy"]
     if jit_compile == "auto":
-        jit_compile = bool(gpu_devices())
+        jit_compile = execution()["xla"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
 
@@ -229,8 +249,9 @@ def fit(
         validation: ``(x, y)`` arrays or a dataset, evaluated after each epoch.
         augment: pad-crop-flip; ``None`` means "for 3-channel images only"
             (flips would corrupt digits).
-        seed: seeds everything (and turns on op determinism on CPU, where it is
-            free); ``None`` leaves the random state alone.
+        seed: seeds everything (op determinism as :func:`resnet_tf.runtime.execution`
+            chooses: on in the quick profile, off with XLA on a GPU in the full
+            profile); ``None`` leaves the random state alone.
         steps_per_epoch: cap on the steps of an epoch (defaults to one pass).
         compile: ``False`` keeps the model's existing compilation.
 
@@ -240,8 +261,7 @@ def fit(
     import tensorflow as tf
 
     if seed is not None:
-        # Deterministic kernels are slower on accelerators and make Keras drop XLA.
-        seed_everything(seed, deterministic=not gpu_devices())
+        seed_everything(seed)
     if isinstance(train, tf.data.Dataset):
         train_ds = train
         cardinality = int(train.cardinality().numpy())

@@ -92,3 +92,27 @@ def test_augmentation_is_pad_crop_flip_and_seeded():
     assert first.shape == x.shape
     assert (first == 0).any(), "random crops of the zero-padded image show padding"
     assert not np.array_equal(first, one_epoch(4))
+
+
+def test_stub_mode_replaces_cifar10_by_a_small_synthetic_set(monkeypatch):
+    from resnet_tf import runtime
+
+    monkeypatch.setenv(runtime.STUB_ENV, "1")
+    (xtr, ytr), (xte, yte) = data.load("cifar10")
+    assert xtr.shape == (data.STUB_SIZES[0], 32, 32, 3) and xte.shape[0] == data.STUB_SIZES[1]
+    assert xtr.dtype == np.float32 and ytr.dtype == np.int32 and 0.0 <= xtr.min() <= xtr.max() <= 1
+    assert data.load("cifar10", n=100)[0][0].shape[0] == 100
+    # Without the switch the real loader runs (here made to fail as if offline).
+    monkeypatch.setenv(runtime.STUB_ENV, "0")
+
+    def offline():
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(data.DatasetUnavailableError):
+        data.load("cifar10")
+
+
+def test_synthetic_images_validate_size():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        data.synthetic_images(8, 8, size=30)

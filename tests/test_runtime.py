@@ -40,3 +40,90 @@ def test_environment_report():
     env = resnet_tf.environment()
     assert env["keras"].startswith("3.") and env["profile"] in ("quick", "full")
     assert env["resnet_tf"] == resnet_tf.__version__
+
+
+def test_execution_mode_per_profile(monkeypatch):
+    monkeypatch.delenv(runtime.DETERMINISM_ENV, raising=False)
+    monkeypatch.setattr(runtime, "_determinism_enabled", False)
+    monkeypatch.setattr(runtime, "gpu_devices", lambda: ["GPU:0"])
+    monkeypatch.setenv(runtime.PROFILE_ENV, "full")
+    assert runtime.execution() == {"deterministic": False, "xla": True, "mixed_precision": True}
+    monkeypatch.setenv(runtime.PROFILE_ENV, "quick")  # quick on a GPU: reproducible
+    assert runtime.execution() == {"deterministic": True, "xla": False, "mixed_precision": False}
+    monkeypatch.setattr(runtime, "gpu_devices", lambda: [])
+    monkeypatch.setenv(runtime.PROFILE_ENV, "full")  # the CPU rehearsal of the full branch
+    assert runtime.execution() == {"deterministic": True, "xla": False, "mixed_precision": False}
+
+
+def test_forced_determinism_turns_xla_off_and_says_so(monkeypatch):
+    monkeypatch.setattr(runtime, "_determinism_enabled", False)
+    monkeypatch.setattr(runtime, "gpu_devices", lambda: ["GPU:0"])
+    monkeypatch.setenv(runtime.PROFILE_ENV, "full")
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "1")
+    assert runtime.execution() == {"deterministic": True, "xla": False, "mixed_precision": True}
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "maybe")
+    with pytest.raises(ValueError, match="allowed values are 1/0"):
+        runtime.execution()
+    # Once switched on, determinism stays on in the process, and the report says XLA is off.
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "auto")
+    monkeypatch.setattr(runtime, "_determinism_enabled", True)
+    assert runtime.determinism_enabled() and runtime.execution()["xla"] is False
+    with pytest.warns(RuntimeWarning, match="XLA"):
+        runtime.seed_everything(0, deterministic=False)
+
+
+def test_environment_reports_execution_mode():
+    env = resnet_tf.environment()
+    for key in ("deterministic", "xla", "mixed_precision", "stub_data"):
+        assert isinstance(env[key], bool)
+
+
+def test_keras_keeps_xla_when_seeded_for_the_full_profile(monkeypatch):
+    """Seeding for the full profile on a GPU leaves op determinism off, so Keras keeps XLA."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resnet_tf.runtime as r, keras\n"
+        "r.gpu_devices = lambda: ['GPU:0']\n"
+        "r.seed_everything(0)\n"
+        "m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+        "m.compile(loss='mse', jit_compile=r.execution()['xla'])\n"
+        "print(m.jit_compile)\n"
+    )
+    env = {**__import__("os").environ, runtime.PROFILE_ENV: "full", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop(runtime.DETERMINISM_ENV, None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+def test_pick_stub_sizes_only_in_stub_mode(monkeypatch):
+    monkeypatch.setattr(runtime, "gpu_devices", lambda: [])
+    monkeypatch.setenv(runtime.PROFILE_ENV, "full")
+    monkeypatch.delenv(runtime.STUB_ENV, raising=False)
+    assert resnet_tf.pick(quick=1, full=2, stub=3) == 2 and not runtime.stub_mode()
+    monkeypatch.setenv(runtime.STUB_ENV, "1")
+    assert resnet_tf.pick(quick=1, full=2, stub=3) == 3 and resnet_tf.pick(1, 2) == 2
+    monkeypatch.setenv(runtime.PROFILE_ENV, "quick")
+    assert resnet_tf.pick(quick=1, full=2, stub=3) == 1
+
+
+def test_claim_asserts_except_in_stub_mode(monkeypatch):
+    monkeypatch.delenv(runtime.STUB_ENV, raising=False)
+    runtime.claim(np.float64(2.0) > 1.0, "holds")
+    with pytest.raises(AssertionError, match="ResNet-56 beats ResNet-20"):
+        runtime.claim(1 > 2, "ResNet-56 beats ResNet-20")
+    with pytest.raises(TypeError, match="must evaluate to a bool"):
+        runtime.claim(np.array([True, False]), "an array is not a truth value")
+    monkeypatch.setenv(runtime.STUB_ENV, "yes")
+    runtime.claim(1 > 2, "numbers of a stub mean nothing")  # computable, need not hold
+    with pytest.raises(TypeError):
+        runtime.claim(0.5, "still has to be a bool")
+
+
+def test_claim_not_enforced_for_incomparable_numbers(monkeypatch):
+    monkeypatch.delenv(runtime.STUB_ENV, raising=False)
+    runtime.claim(1 > 2, "a rehearsal run", enforce=False)
+    with pytest.raises(TypeError):
+        runtime.claim([True], "a list", enforce=False)

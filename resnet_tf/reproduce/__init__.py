@@ -12,13 +12,14 @@ is how the tests exercise it.
 - :mod:`.pipeline`: tf.data input pipelines with batched pad-crop-flip
 - :mod:`.runner`: the resumable training loop over networks
 - :mod:`.report`: table, figure and JSON
+- :mod:`.replay`: a finished run's table, errors and curves, for the chapters
 """
 
 from __future__ import annotations
 
-from . import paper
+from . import paper, replay
 
-__all__ = ["RunExistsError", "Table6Config", "paper", "run_table6"]
+__all__ = ["RunExistsError", "Table6Config", "paper", "replay", "run_table6"]
 
 
 def __getattr__(name: str):

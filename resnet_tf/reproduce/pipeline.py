@@ -22,25 +22,11 @@ DATASETS = ("cifar10", "digits", "synthetic")
 
 def synthetic(n_train: int = 2048, n_test: int = 512, size: int = 32, classes: int = 10,
               seed: int = 0):
-    """A learnable stand-in for CIFAR-10 (for tests): ``size x size x 3`` images in [0, 1].
+    """A learnable stand-in for CIFAR-10 (for tests).
 
-    Each class has a smooth random template; an image is its class template
-    plus Gaussian noise, shifted by up to 2 pixels, so crops and flips matter a
-    little but the task stays easy. Returns ``((x_train, y_train), (x_test, y_test))``.
+    See :func:`resnet_tf.data.synthetic_images`.
     """
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0.0, 1.0, (classes, 4, 4, 3))
-    templates = np.kron(coarse, np.ones((1, size // 4, size // 4, 1)))
-
-    def draw(n):
-        y = rng.integers(0, classes, n).astype("int32")
-        x = templates[y] + rng.normal(0.0, 0.25, (n, size, size, 3))
-        shifts = rng.integers(-2, 3, (n, 2))
-        pairs = zip(x, shifts, strict=True)
-        x = np.stack([np.roll(img, tuple(s), axis=(0, 1)) for img, s in pairs])
-        return np.clip(x, 0.0, 1.0).astype("float32"), y
-
-    return draw(n_train), draw(n_test)
+    return data.synthetic_images(n_train, n_test, size, classes, seed)
 
 
 def load(name: str = "cifar10", seed: int = 0):

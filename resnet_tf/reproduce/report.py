@@ -68,16 +68,20 @@ def markdown(rows: list[dict], note: str = "") -> str:
     return "\n".join(lines) + "\n" + footer + ("\n\n" + note if note else "") + "\n"
 
 
-def figure(results: list[dict], path: Path) -> Path:
-    """Training (dashed) and test (solid) error against iterations; PNG at ``path``."""
-    import matplotlib
+def draw(results: list[dict], suffix: str = ""):
+    """Training (dashed) and test (solid) error against iterations, as a matplotlib figure.
 
-    matplotlib.use("Agg")
+    One panel for plain nets (if any) and one for ResNets; each result needs
+    ``depth``, ``plain`` and ``curve`` (``step``, ``train_error``, ``test_error``).
+    ``suffix`` is appended to each panel's title (e.g. to say the data are replayed).
+    """
     import matplotlib.pyplot as plt
 
     groups = [("plain", [r for r in results if r["plain"]]),
               ("ResNet", [r for r in results if not r["plain"]])]
     groups = [g for g in groups if g[1]]
+    if not groups:
+        raise ValueError("nothing to draw: no results")
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.2), squeeze=False,
                              sharey=True)
     for ax, (title, group) in zip(axes[0], groups, strict=True):
@@ -88,11 +92,22 @@ def figure(results: list[dict], path: Path) -> Path:
             ax.plot(c["step"], c["train_error"], "--", color=color, lw=1)
             ax.plot(c["step"], c["test_error"], "-", color=color, lw=2, label=label)
         ax.set_xlabel("iterations")
-        ax.set_title(f"{title} networks (dashed: training, solid: test)")
+        ax.set_title(f"{title} networks (dashed: training, solid: test){suffix}")
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0][0].set_ylabel("error (%)")
     fig.tight_layout()
+    return fig
+
+
+def figure(results: list[dict], path: Path) -> Path:
+    """:func:`draw` saved as a PNG at ``path`` (off-screen)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw(results)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

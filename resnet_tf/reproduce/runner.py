@@ -171,22 +171,20 @@ def steps_per_call(requested: int, steps_per_epoch: int) -> int:
     return 1
 
 
-def _allow_nondeterminism(echo: Callable[[str], None]) -> None:
-    """Switch TensorFlow's op determinism off for a GPU/TPU run.
+def _warn_if_deterministic(echo: Callable[[str], None]) -> None:
+    """Say so when op determinism is already on for a GPU/TPU run.
 
-    Deterministic kernels are slower on a GPU, and Keras refuses XLA while
-    determinism is on. A notebook that called ``seed_everything()`` earlier
-    has it on for the whole process; say so, and turn it off.
+    Deterministic kernels are slower on a GPU, and Keras compiles without XLA
+    while determinism is on. In the full profile on a GPU ``seed_everything``
+    leaves it off (:func:`resnet_tf.runtime.execution`); if something switched
+    it on earlier in this process, TensorFlow offers no public way back, so the
+    run proceeds without XLA and reports ``xla: false``.
     """
-    try:
-        from tensorflow.python.framework import config as tf_config
-    except ImportError:  # pragma: no cover - layout of a future TensorFlow
-        return
-    enabled = getattr(tf_config, "is_op_determinism_enabled", lambda: False)
-    disable = getattr(tf_config, "disable_op_determinism", None)
-    if enabled() and disable is not None:
-        disable()
-        echo("op determinism was on in this process; switched off for speed (and XLA)")
+    from ..runtime import determinism_enabled
+
+    if determinism_enabled():
+        echo("op determinism is on in this process: Keras compiles without XLA (restart the "
+             "runtime, or unset RESNET_TF_DETERMINISTIC, to get XLA)")
 
 
 def train_one(
@@ -214,9 +212,9 @@ def train_one(
         config.steps_per_epoch, config.fast,
     )
     accelerated = distribute.device_kind(strategy) != "cpu"
-    seed_everything(config.seed, deterministic=not accelerated)
     if accelerated:
-        _allow_nondeterminism(echo)
+        _warn_if_deterministic(echo)
+    seed_everything(config.seed, deterministic=not accelerated)
     with strategy.scope():
         model = cifar_resnet(
             depth, plain=plain, width=config.width, input_shape=x_train.shape[1:],
