@@ -321,6 +321,14 @@ ax.set_title("Scalar toy model: products of slopes")
 ax.legend()
 plt.show()
 
+# %%
+# Live control: move a and L and the curves redraw (in Jupyter or Colab; skipped when no
+# front end is connected, as under nbval and on the website, where the figure above stands).
+from resnet_tf import interactive
+
+if interactive.frontend_connected():
+    display(interactive.scalar_toy(a=0.05, depth=50))
+
 # %% [markdown]
 # **Does careful initialisation fix this?** He initialisation draws weights with variance
 # $2/n_{\text{in}}$ so that a ReLU layer preserves the second moment of its input *on
@@ -365,6 +373,12 @@ plain_sig, res_sig = signal_spread.iloc[0], signal_spread.iloc[1]
 assert plain_sig["variance spread"] > 30 and plain_sig["gradient spread"] > 10
 assert res_sig["variance spread"] < plain_sig["variance spread"] / 10
 assert res_sig["gradient spread"] < plain_sig["gradient spread"] / 3
+
+# %%
+# Live control: the gradient profile at initialisation for any depth L and branch scale
+# alpha (numpy only, no training); alpha = 1/sqrt(L) keeps the residual profile flat.
+if interactive.frontend_connected():
+    display(interactive.gradient_profile(depth=64, alpha=0.125))
 
 # %% [markdown]
 # The plain network's variance wanders over two orders of magnitude — up, then down — even
@@ -1172,6 +1186,12 @@ assert not dynamics.euler_stable(lam, 0.25).any() and dynamics.euler_stable(lam,
 assert np.linalg.norm(unstable[-1]) > 1.0 > np.linalg.norm(stable[-1])
 
 # %%
+# Live control: the step h and the eigenvalue lambda; the point h lambda leaves the disc
+# |1 + h lambda| < 1 exactly when the stack starts to blow up.
+if interactive.frontend_connected():
+    display(interactive.euler_stability(h=0.25, re=-1.0, im=4.0))
+
+# %%
 # Fixed points: F(x) = -k (x - c) vanishes at c, so x_{l+1} = x_l + h F(x_l) keeps c fixed
 # and converges to it when |1 - h k| < 1.
 c_fix, k_fix = np.array([2.0, -1.0]), 1.0
@@ -1313,6 +1333,12 @@ gains_list = list(EXPLODE_GAIN.values())
 assert gains_list[0] > 100
 assert (lip_damped["block_lipschitz"] <= 1 + 1e-9).all() and gains_list[1] <= 1.0
 
+# %%
+# Live control: alpha, beta and Lip(F) of y = (1 - beta) x + alpha F(x); the block is
+# non-expansive while alpha <= beta / Lip(F).
+if interactive.frontend_connected():
+    display(interactive.scaled_residual(alpha=0.3, beta=0.5, lipschitz=2.0))
+
 # %% [markdown]
 # ### 9.6 Dropping blocks degrades gracefully
 #
@@ -1395,3 +1421,14 @@ print(f"headline training times (s): { {k: round(v, 1) for k, v in SECONDS.items
 #   costs accuracy (section 9.6); skip connections are not independent models to be averaged.
 # * ResNets do not by themselves make a model interpretable, calibrated or robust, and
 #   they do not address global reasoning; depth is not a substitute for design.
+
+# %% [markdown]
+# ## Where to go next
+#
+# * [Chapter 2: applications and interdisciplinary connections](02_applications_and_connections.ipynb)
+#   takes these mechanisms into robustness, continual learning, ODE solvers, denoising and
+#   Transformers.
+# * [Chapter 3: hands-on practices](03_hands_on_practices.ipynb) lists every exercise; the
+#   ones on this chapter are [signal propagation](../exercises/01_signal_propagation.ipynb),
+#   [block Jacobians](../exercises/02_block_jacobians.ipynb) and
+#   [block design](../exercises/03_block_design.ipynb).

@@ -1219,3 +1219,12 @@ assert np.all(res_t[1:] > plain_t[1:]) and res_t[-1] > 1.5 * plain_t[-1]
 # NBVAL_IGNORE_OUTPUT
 print(f"chapter executed in {time.perf_counter() - CHAPTER_START:.0f} s "
       f"(profile: {resnet_tf.profile()})")
+
+# %% [markdown]
+# ## Where to go next
+#
+# * Back to [Chapter 1: principles and mechanisms](01_principles_and_mechanisms.ipynb) for the
+#   mechanisms these applications rest on.
+# * [Chapter 3: hands-on practices](03_hands_on_practices.ipynb) lists every exercise; the
+#   ones on this chapter are [what residual nets compute](../exercises/04_residual_functions.ipynb)
+#   and [residual nets as ODE solvers](../exercises/05_dynamics.ipynb).

@@ -389,6 +389,8 @@ assert 16 < ratio < 18
 # %% [markdown]
 # ## Where to go next
 #
+# The chapters this practice builds on: [Chapter 1](01_principles_and_mechanisms.ipynb) and
+# [Chapter 2](02_applications_and_connections.ipynb).
 # Open the exercise notebook of an assignment (the table at the top), replace each `...`
 # with your answer, and run its `check` cell. The worked solutions explain every step once
 # you have tried. Instructors grade a class's submissions with `python -m resnet_tf grade`;

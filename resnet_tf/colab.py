@@ -90,6 +90,19 @@ def version_mismatch(expected: str | None) -> str | None:
     )
 
 
+def execution_summary(env: dict) -> str:
+    """How the profile runs, in words: determinism, XLA and precision.
+
+    ``"deterministic, no XLA, float32"`` in the quick profile (re-runs reproduce every
+    number); ``"not deterministic, XLA, mixed float16"`` in the full profile on a GPU.
+    """
+    return ", ".join([
+        "deterministic" if env.get("deterministic") else "not deterministic",
+        "XLA" if env.get("xla") else "no XLA",
+        "mixed float16" if env.get("mixed_precision") else "float32",
+    ])
+
+
 def report(echo: bool = True, expected_version: str | None = None) -> dict:
     """Check Keras 3, say whether a GPU is present and which profile runs.
 
@@ -113,7 +126,8 @@ def report(echo: bool = True, expected_version: str | None = None) -> dict:
         device = f"GPU ({', '.join(env['gpus'])})" if env["gpus"] else "CPU only"
         print(
             f"resnet_tf {env['resnet_tf']} | TensorFlow {env['tensorflow']} | "
-            f"Keras {env['keras']} | {device} | profile: {env['profile']}"
+            f"Keras {env['keras']} | {device} | profile: {env['profile']} "
+            f"({execution_summary(env)})"
         )
         if in_colab() and not env["gpus"]:
             print(GPU_HINT)

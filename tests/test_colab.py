@@ -123,3 +123,12 @@ def test_report_refuses_keras_2(monkeypatch):
     monkeypatch.setattr(keras, "__version__", "2.15.0")
     with pytest.raises(RuntimeError, match="Keras 3"):
         colab.report(echo=False)
+
+
+def test_report_line_says_how_the_profile_runs(capsys):
+    env = colab.report()
+    line = capsys.readouterr().out.splitlines()[0]
+    assert f"profile: {env['profile']} ({colab.execution_summary(env)})" in line
+    assert colab.execution_summary({"deterministic": True}) == "deterministic, no XLA, float32"
+    assert colab.execution_summary({"xla": True, "mixed_precision": True}) == (
+        "not deterministic, XLA, mixed float16")
