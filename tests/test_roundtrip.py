@@ -40,9 +40,11 @@ def _vectors(n=8, dim=6, classes=3):
 
 
 def _head(x, classes=3):
-    if len(x.shape) > 2:
-        x = keras.layers.GlobalAveragePooling2D()(x) if len(x.shape) == 4 else (
-            keras.layers.GlobalAveragePooling1D()(x))
+    """Pool images (4-D) or sequences (3-D) to vectors, then classify."""
+    if len(x.shape) == 4:
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    elif len(x.shape) == 3:
+        x = keras.layers.GlobalAveragePooling1D()(x)
     return keras.layers.Dense(classes, activation="softmax")(x)
 
 

@@ -158,9 +158,8 @@ def prepare(entry: Entry, python: Path, wheel: Path, log) -> Path:
             raise RuntimeError("could not create the virtual environment")
         run([str(vpy), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], log)
     spec = f"resnet_tf[test] @ {wheel.as_uri()}"
-    install = [str(vpy), "-m", "pip", "install", "--quiet", spec, *entry.pins]
-    if entry.upgrade:
-        install[4:4] = ["--upgrade", "--upgrade-strategy", "eager"]
+    upgrade = ["--upgrade", "--upgrade-strategy", "eager"] if entry.upgrade else []
+    install = [str(vpy), "-m", "pip", "install", "--quiet", *upgrade, spec, *entry.pins]
     if run(install, log):
         raise RuntimeError("pip could not install the wheel with these pins")
     # The same version number may carry new code: always put this checkout's wheel in.
