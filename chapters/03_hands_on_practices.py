@@ -163,13 +163,20 @@ assert 0.1 < res_var[-1] / res_var[0] < 20
 # with `tied_kernels` that no two layers start with the same kernel.
 
 # %%
-# One initializer per twin, seeded with a SeedGenerator: every layer draws its own
-# weights (a fixed integer seed would give all of them the same kernel), and the two
-# twins draw the same sequence, so their branches start identical.
-twins = {kind: mlp(6, width=16, input_dim=16, branch_layers=2, residual=kind == "residual",
-                   kernel_initializer=keras.initializers.RandomNormal(
-                       stddev=0.1, seed=keras.random.SeedGenerator(3)))
-         for kind in ("plain", "residual")}
+def small_init_twin(kind: str) -> keras.Model:
+    """A 6-block MLP with N(0, 0.1^2) weights drawn layer by layer from one seed sequence.
+
+    A SeedGenerator advances with every layer it initialises (an integer seed would give
+    all the layers the same kernel); both twins start it afresh, so they get the same
+    weights.
+    """
+    resnet_tf.seed_everything(3)
+    init = keras.initializers.RandomNormal(stddev=0.1, seed=keras.random.SeedGenerator(3))
+    return mlp(6, width=16, input_dim=16, branch_layers=2, residual=kind == "residual",
+               kernel_initializer=init)
+
+
+twins = {kind: small_init_twin(kind) for kind in ("plain", "residual")}
 assert tied_kernels(twins["plain"]) == [] and tied_kernels(twins["residual"]) == []
 assert all(np.array_equal(a, b) for a, b in zip(twins["plain"].get_weights(),
                                                 twins["residual"].get_weights(), strict=True))

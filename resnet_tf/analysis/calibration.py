@@ -66,12 +66,13 @@ def reliability_bins(probabilities, labels, n_bins: int = 10) -> pd.DataFrame:
     p, y = _check(probabilities, labels, n_bins)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype("float64")
-    index = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    inner = np.arange(1, n_bins) / n_bins  # i / M, so 0.6 is the same number as 3 / 5
+    index = np.searchsorted(inner, confidence, side="left")  # right-closed bins
     count = np.bincount(index, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.bincount(index, weights=confidence, minlength=n_bins) / count
         acc = np.bincount(index, weights=correct, minlength=n_bins) / count
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = np.arange(n_bins + 1) / n_bins
     return pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "count": count,
                          "confidence": conf, "accuracy": acc, "weight": count / len(y)})
 
