@@ -531,13 +531,13 @@ resnet_tf.seed_everything(0)
 ERF_DEPTHS, SEEDS = [1, 2, 4, 8, 16], (0, 1, 2)
 erf = {kind: effective_receptive_field(ERF_DEPTHS, residual=kind == "residual", seeds=SEEDS,
                                        size=41)
-       for kind in ("plain", "residual")}
+       for kind in ("plain", "residual")}  # kind -> (radius table, gradient maps)
 radius = {kind: frame.pivot(index="depth", columns="seed", values="radius")
-          for kind, frame in erf.items()}
+          for kind, (frame, _) in erf.items()}
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
 for ax, kind in zip(axes[:2], erf, strict=True):
-    mean_map = np.mean([erf[kind].attrs["maps"][(16, s)] for s in SEEDS], axis=0)
+    mean_map = np.mean([erf[kind][1][16, s] for s in SEEDS], axis=0)
     ax.imshow(mean_map[8:33, 8:33], cmap="magma")
     ax.set_title(f"{kind}, 16 blocks: G(u, v)")
     ax.axis("off")

@@ -48,10 +48,11 @@ def test_field_stays_inside_the_theoretical_one(residual):
 
 
 def test_effective_receptive_field_frame():
-    frame = effective_receptive_field([1, 3], residual=False, seeds=(0, 1), width=4, size=11,
-                                      samples=2)
+    frame, maps = effective_receptive_field([1, 3], residual=False, seeds=(0, 1), width=4,
+                                            size=11, samples=2)
     assert list(frame.columns) == ["depth", "seed", "radius", "theoretical"]
-    assert len(frame) == 4 and set(frame.attrs["maps"]) == {(1, 0), (1, 1), (3, 0), (3, 1)}
+    assert len(frame) == 4 and set(maps) == {(1, 0), (1, 1), (3, 0), (3, 1)}
+    assert frame["radius"].tolist() == [rms_radius(maps[d, s]) for d, s in maps]
     mean = frame.groupby("depth")["radius"].mean()
     assert mean[3] > mean[1]
 

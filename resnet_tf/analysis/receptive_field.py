@@ -87,14 +87,15 @@ def rms_radius(grad_map) -> float:
 
 
 def effective_receptive_field(depths, residual: bool, seeds=(0, 1, 2), width: int = 8,
-                              size: int = 33, samples: int = 16) -> pd.DataFrame:
+                              size: int = 33, samples: int = 16
+                              ) -> tuple[pd.DataFrame, dict[tuple[int, int], np.ndarray]]:
     r"""RMS radius of the effective receptive field of :func:`conv_stack` nets.
 
     For every depth and seed: a fresh net (initialisation ``seed``), ``samples``
     standard-normal inputs (drawn with ``seed``), :func:`input_gradient_map` and
-    :func:`rms_radius`. Columns: ``depth``, ``seed``, ``radius``, ``theoretical``
-    (half-width :math:`\mathrm{depth} + 1` of the theoretical field); the maps are in
-    ``frame.attrs["maps"][(depth, seed)]``.
+    :func:`rms_radius`. Returns ``(frame, maps)``: the frame has columns ``depth``,
+    ``seed``, ``radius``, ``theoretical`` (half-width :math:`\mathrm{depth} + 1` of the
+    theoretical field), and ``maps[(depth, seed)]`` is the gradient map :math:`G`.
     """
     rows, maps = [], {}
     for depth in depths:
@@ -105,6 +106,4 @@ def effective_receptive_field(depths, residual: bool, seeds=(0, 1, 2), width: in
             maps[(int(depth), seed)] = g
             rows.append({"depth": int(depth), "seed": seed, "radius": rms_radius(g),
                          "theoretical": int(depth) + 1})
-    frame = pd.DataFrame(rows)
-    frame.attrs["maps"] = maps
-    return frame
+    return pd.DataFrame(rows), maps
