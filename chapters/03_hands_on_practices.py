@@ -585,12 +585,12 @@ assert slopes["residual"].mean() < slopes["plain"].mean() - spread(slopes["plain
 # field grows with every doubling of depth, but like a power of about 0.6 of the depth
 # (plain) and below one half (residual), not linearly: at 16 blocks the theoretical field
 # is 35 pixels wide while the gradient mass sits within an RMS radius of about 6.5
-# pixels, the bright, roughly Gaussian core of the maps. The residual stack's field is smaller than the plain one's at every depth
-# from 2 blocks on, and grows more slowly. The path view of section 4 says why: a
-# gradient through $L$ residual blocks travels along paths whose lengths follow
-# Binomial$(L, 1/2)$, so a typical path crosses only about half of the convolutions. As
-# an observation, not a claim: the residual radius at 16 blocks (4.7) is close to the
-# plain one at 8 blocks (4.7).
+# pixels, the bright, roughly Gaussian core of the maps. The residual stack's field is
+# smaller than the plain one's at every depth from 2 blocks on, and grows more slowly.
+# The path view of section 4 suggests a reason: a gradient through $L$ residual blocks
+# travels along paths whose lengths follow Binomial$(L, 1/2)$, so a typical path crosses
+# only about half of the convolutions. As an observation, not a claim: the residual
+# radius at 16 blocks (4.7) is close to the plain one at 8 blocks (4.7).
 #
 # ## 9. Calibration: how far to trust the confidence
 #
@@ -676,8 +676,8 @@ assert abs(ece_gap) < spread(ece["plain"], ece["residual"])  # no difference bey
 
 # %% [markdown]
 # What the three seeds support: the residual nets are over-confident, their mean
-# confidence above their test accuracy in every seed by more than the seed spread (the
-# bars sit below the diagonal). The plain nets are over-confident on average too, but one
+# confidence above their test accuracy in every seed, on average by more than the seed
+# spread. The plain nets are over-confident on average too, but one
 # seed is far off and two are nearly calibrated, so that is an observation. Their
 # difference in ECE is smaller than the spread across seeds: at this size and budget the
 # shortcut does not measurably change calibration. As an observation, the residual nets
@@ -764,8 +764,8 @@ assert landscape["loss at 0"].between(0.07, 0.3).all()
 # across seeds, so we report it as an observation, and it runs against the direction of
 # the paper's figure. The paper's effect is a matter of depth: its plain net is deep
 # enough to train badly, ours is not (all six reach training losses between 0.07 and
-# 0.3 on these examples). Testing
-# the claim needs CIFAR-10 and 56-layer networks, the budget of the full profile.
+# 0.3 on these examples). Testing the claim needs CIFAR-10 and 56-layer networks, beyond
+# this chapter's budget.
 
 # %% [markdown]
 # ## Where to go next
