@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .graph import block_of, find_blocks
+from .graph import block_of, blocks_of
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
@@ -43,7 +43,7 @@ def layer_costs(model: keras.Model) -> pd.DataFrame:
     Columns: ``layer``, ``type``, ``block`` (``None`` outside blocks), ``params``
     (all weights, trainable or not), ``macs``.
     """
-    names = [b.name for b in find_blocks(model)]
+    names = [b.name for b in blocks_of(model)]
     rows = [
         {
             "layer": la.name,
