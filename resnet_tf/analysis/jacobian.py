@@ -15,6 +15,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..layers import BatchNorm, Residual
+from ..maths import singular_values, spectral_norm  # noqa: F401 (numpy, re-exported)
 from .graph import Block, as_batch, blocks_of, select_blocks
 
 
@@ -43,11 +44,6 @@ def jacobian(f: Callable, x) -> np.ndarray:
 def input_output_jacobian(model: keras.Model, x, training: bool = False) -> np.ndarray:
     r""":math:`\partial\, \mathrm{model}(x) / \partial x` at one example (inference mode)."""
     return jacobian(lambda t: model(t, training=training), x)
-
-
-def singular_values(matrix) -> np.ndarray:
-    r"""Singular values :math:`\sigma_1 \ge \sigma_2 \ge \dots` of a matrix (by SVD)."""
-    return np.linalg.svd(np.asarray(matrix, dtype="float64"), compute_uv=False)
 
 
 def jacobian_singular_values(model: keras.Model, x) -> np.ndarray:
@@ -105,30 +101,6 @@ def block_jacobian_eigenvalues(
     if not frames:
         raise ValueError(f"{model.name} has no shape-preserving blocks to analyse")
     return pd.concat(frames, ignore_index=True)
-
-
-def spectral_norm(matrix, n_iter: int = 100, tol: float = 1e-10, seed: int = 0) -> float:
-    r"""Largest singular value :math:`\lVert A\rVert_2` by power iteration on :math:`A^\top A`.
-
-    :math:`v \leftarrow A^\top A v / \lVert A^\top A v\rVert`, and
-    :math:`\sigma_1 \approx \lVert A v\rVert` once :math:`v` has settled.
-    """
-    a = np.asarray(matrix, dtype="float64")
-    a = a.reshape(a.shape[0], -1) if a.ndim != 2 else a
-    v = np.random.default_rng(seed).standard_normal(a.shape[1])
-    v /= np.linalg.norm(v)
-    sigma = 0.0
-    for _ in range(n_iter):
-        w = a.T @ (a @ v)
-        norm = np.linalg.norm(w)
-        if norm == 0.0:
-            return 0.0
-        v = w / norm
-        new = float(np.linalg.norm(a @ v))
-        if abs(new - sigma) <= tol * max(new, 1.0):
-            return new
-        sigma = new
-    return sigma
 
 
 def jacobian_spectral_norm(
