@@ -10,6 +10,7 @@ The library (nothing here imports the course material):
 - :mod:`resnet_tf.training`     the paper's training recipe
 - :mod:`resnet_tf.analysis`     gradients, signals, Jacobians, lesions, paths, costs
 - :mod:`resnet_tf.dynamics`     residual networks as discretised ODEs
+- :mod:`resnet_tf.maths`        numpy only: stability, spectral norms, block costs
 - :mod:`resnet_tf.applications` adapters, denoisers, Transformer blocks
 - :mod:`resnet_tf.plots`        the figures
 - :mod:`resnet_tf.runtime`      profile (quick/full), seeding, environment report
@@ -30,7 +31,7 @@ from .runtime import environment, pick, profile, seed_everything
 
 _SUBMODULES = (
     "analysis", "applications", "blocks", "cli", "colab", "commands", "data", "distribute",
-    "dynamics", "dynamics_math", "exercises", "grading", "interactive", "layers", "models",
+    "dynamics", "exercises", "grading", "interactive", "layers", "maths", "models",
     "notebooks", "plots", "progress", "reproduce", "runtime", "training",
 )
 
