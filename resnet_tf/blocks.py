@@ -173,9 +173,9 @@ def bottleneck_block(
     convolution, :math:`F = W_3 relu(BN(W_2 * relu(BN(W_1 h))))` and ``y = s + F``
     where ``s`` is ``x`` itself, subsampled by a 1x1 max-pool when ``stride > 1``.
 
-    ``shortcut`` acts where the channel count changes (``expansion * filters``
-    differs from the input's): ``"B"`` a 1x1 projection (of ``h`` in V2),
-    ``"A"`` zero padding. The deprecated ``conv_shortcut=True/False`` forces a
+    ``shortcut`` acts where the shape changes (in V2: where the channel count
+    changes; a stride alone max-pools the identity): ``"B"`` a 1x1 projection (of
+    ``h`` in V2), ``"A"`` zero padding. The deprecated ``conv_shortcut=True/False`` forces a
     projection / the identity whatever the shapes.
 
     With the defaults the weights are laid out exactly as in ``keras.applications``.
@@ -183,9 +183,9 @@ def bottleneck_block(
     residual = _plain_keyword(plain, residual)
     option = check_shortcut(shortcut)
     out_channels = expansion * filters
-    project = _deprecation.keyword(
-        "conv_shortcut", conv_shortcut, "shortcut", x.shape[-1] != out_channels
-    )
+    # A V2 block keeps an identity across a stride alone (it max-pools it, as Keras does).
+    reshaped = x.shape[-1] != out_channels or (stride != 1 and not preact)
+    project = _deprecation.keyword("conv_shortcut", conv_shortcut, "shortcut", reshaped)
     if option == "A" and project and residual:
         pad = ZeroPadShortcut(out_channels, stride, name=f"{name}_0_pad")
     if preact:

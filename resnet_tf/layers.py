@@ -231,6 +231,10 @@ class Residual(keras.layers.Layer):
         _deprecation.warn("Residual.identity", "Residual.residual")
         return self.residual
 
+    def __dir__(self):
+        # Keras' saver reads every attribute dir() lists; keep the deprecated one out.
+        return [name for name in super().__dir__() if name != "identity"]
+
 
 def _strip_join_suffix(name: str) -> str:
     """A join's default block name: its layer name without ``_add`` or ``_out``."""

@@ -1,5 +1,7 @@
 """resnet_tf.layers: fused batch norm, option-A shortcut, residual join, highway gate."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -136,3 +138,14 @@ def test_residual_records_its_block_and_the_old_keyword_warns():
     assert old.residual is False
     with pytest.warns(DeprecationWarning, match="Residual.residual"):
         assert old.identity is False
+
+
+def test_saving_a_model_reads_no_deprecated_attribute(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Residual(name="j_add")([inputs, keras.layers.Dense(3)(inputs)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="__array__ implementation")
+        model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("j_add").block == "j"
