@@ -8,6 +8,7 @@ The library (nothing here imports the course material):
 - :mod:`resnet_tf.models`       CIFAR ResNets and plain twins, ImageNet ResNets, MLPs
 - :mod:`resnet_tf.data`         CIFAR-10, the digits set, synthetic tasks, tf.data pipelines
 - :mod:`resnet_tf.training`     the paper's training recipe
+- :mod:`resnet_tf.paper`        the paper's numbers and constants, read by every default
 - :mod:`resnet_tf.analysis`     gradients, signals, Jacobians, lesions, paths, costs
 - :mod:`resnet_tf.dynamics`     residual networks as discretised ODEs
 - :mod:`resnet_tf.maths`        numpy only: stability, spectral norms, block costs
@@ -32,7 +33,7 @@ from .runtime import environment, pick, profile, seed_everything
 _SUBMODULES = (
     "analysis", "applications", "blocks", "cli", "colab", "commands", "data", "distribute",
     "dynamics", "exercises", "grading", "interactive", "layers", "maths", "models",
-    "notebooks", "plots", "progress", "reproduce", "runtime", "training",
+    "notebooks", "paper", "plots", "progress", "reproduce", "runtime", "training",
 )
 
 __all__ = ["__version__", "environment", "pick", "profile", "seed_everything", *_SUBMODULES]
