@@ -155,7 +155,7 @@ def test_broken_regions_raise(broken):
 def test_command_line_check(capsys):
     from resnet_tf.cli import main
 
-    assert main(["exercises", "build", "--check"]) == 0
+    assert main(["exercises", "build", "--check", "--root", str(ROOT)]) == 0
     assert "up to date" in capsys.readouterr().out
 
 
