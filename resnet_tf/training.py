@@ -135,23 +135,35 @@ def compile_model(
     lr: float = paper.LEARNING_RATE,
     momentum: float = paper.MOMENTUM,
     weight_decay: float = paper.WEIGHT_DECAY,
-    schedule: str = "step",
+    schedule: str | keras.optimizers.schedules.LearningRateSchedule = "step",
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,
     loss=None,
     metrics=None,
     jit_compile: bool | str = "auto",
+    nesterov: bool = False,
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     """Compile ``model`` with :class:`CoupledSGD` (momentum, L2 weight decay) and
-    :class:`PaperSchedule`.
+    :class:`PaperSchedule` (or the ``schedule`` object given, e.g. a
+    :class:`~resnet_tf.reproduce.recipe.ReproSchedule`; ``lr`` and ``warmup_steps`` then
+    go unused).
 
     The loss defaults to sparse categorical cross-entropy (on probabilities or
     logits, read off the last layer's activation); with ``label_smoothing > 0``
-    the categorical form is used on one-hot labels.
+    the categorical form is used on one-hot labels. Under a global
+    ``mixed_float16`` policy the optimizer is wrapped in a ``LossScaleOptimizer``
+    (dynamic loss scaling) explicitly, whatever Keras' default.
     """
-    schedule_fn = PaperSchedule(lr, max(1, steps_per_epoch * epochs), schedule,
-                                paper.BOUNDARY_FRACTIONS, warmup_steps)
-    optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        schedule_fn = schedule
+    else:
+        schedule_fn = PaperSchedule(lr, max(1, steps_per_epoch * epochs), schedule,
+                                    paper.BOUNDARY_FRACTIONS, warmup_steps)
+    optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum,
+                           nesterov=nesterov)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     from_logits = not _outputs_probabilities(model)
     if loss is None:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
@@ -161,7 +173,8 @@ def compile_model(
         metrics = ["accuracy"]
     if jit_compile == "auto":
         jit_compile = execution()["xla"]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 
