@@ -110,7 +110,7 @@ def bottleneck_params(c_in, c_mid, c_out):
 
 
 features = keras.Input((56, 56, 256))
-bottleneck = keras.Model(features, bottleneck_block(features, 64, conv_shortcut=False))
+bottleneck = keras.Model(features, bottleneck_block(features, 64))
 
 hw = ...  # YOUR ANSWER HERE
 macs_ratio = ...  # YOUR ANSWER HERE

@@ -1,10 +1,13 @@
 """Residual blocks as functional builders: ``y = block(x, ...)``.
 
-Each builder adds named layers to the graph, the way ``keras.applications``
-does: ``{name}_0_*`` is the projection shortcut, ``{name}_1_*``, ``{name}_2_*``,
-... the branch's layers in order, ``{name}_add`` the :class:`~resnet_tf.layers.Residual`
-join and ``{name}_out`` the activation after it (post-activation blocks).
-Analysis tools find blocks by these names.
+Each builder adds named layers to the graph with ``keras.applications``' names:
+``{name}_0_*`` is the shortcut, ``{name}_1_*``, ``{name}_2_*``, ... the branch's
+layers in order and ``{name}_out`` the block's output: the ReLU after the
+``{name}_add`` join in post-activation blocks, the join itself in pre-activation
+ones (``dense_block`` keeps ``{name}_add``). The join, a
+:class:`~resnet_tf.layers.Residual`, records the block it closes, and
+:func:`blocks_of` returns every block of a model as a :class:`Block`;
+:func:`map_joins` rebuilds a model with its joins rewritten.
 
 Two orderings (He et al. 2016a, 2016b):
 
@@ -12,16 +15,21 @@ Two orderings (He et al. 2016a, 2016b):
 - pre-activation (v2):  ``y = s(x) + W2 relu(BN(W1 relu(BN(x))))``: nothing sits
   on the shortcut, so ``dy/dx = I + dF/dx`` exactly.
 
-Shortcuts ``s``: ``"identity"`` when shapes agree; otherwise ``"A"`` (zero-pad,
-parameter-free) or ``"B"`` (1x1 projection + BN).
+Shortcuts ``s`` (the ``shortcut=`` option of every block): the identity where the
+shapes agree; where they differ ``"A"`` (zero-pad, parameter-free) or ``"B"`` (1x1
+projection). ``residual=False`` drops the shortcut (the plain twin, ``y = F(x)``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import keras
 from keras import layers
 
-from .layers import BatchNorm, Residual, ZeroPadShortcut
+from . import _deprecation
+from .layers import BatchNorm, HighwayGate, Residual, ZeroPadShortcut
 
 SHORTCUTS = ("A", "B")
 
@@ -62,14 +70,19 @@ def _bn(name, epsilon, zero_gamma=False, momentum=None):
     )
 
 
-def _join(shortcut, branch, name, plain, alpha, beta, survival_probability):
+def _join(shortcut, branch, name, residual, alpha, beta, survival_probability, suffix="add"):
     return Residual(
         alpha=alpha,
         beta=beta,
         survival_probability=survival_probability,
-        identity=not plain,
-        name=f"{name}_add",
+        residual=residual,
+        block=name,
+        name=f"{name}_{suffix}",
     )([shortcut, branch])
+
+
+def _plain_keyword(plain, residual):
+    return _deprecation.keyword("plain", plain, "residual", residual, lambda p: not p)
 
 
 def basic_block(
@@ -78,7 +91,7 @@ def basic_block(
     stride: int = 1,
     shortcut: str = "A",
     preact: bool = False,
-    plain: bool = False,
+    residual: bool = True,
     zero_init_residual: bool = False,
     survival_probability: float = 1.0,
     alpha: float = 1.0,
@@ -87,6 +100,7 @@ def basic_block(
     bn_epsilon: float = 1e-3,
     kernel_initializer="he_normal",
     name: str = "block",
+    plain: bool | None = None,
 ):
     r"""Two 3x3 convolutions and a shortcut: ``y = s(x) + F(x)``.
 
@@ -94,14 +108,16 @@ def basic_block(
     after the sum. Pre-activation: :math:`F(x) = W_2 * relu(BN(W_1 * relu(BN(x))))`
     and no activation after the sum. ``zero_init_residual`` starts the last BN
     gamma (post) or the last kernel (pre) at zero, so the block is the identity
-    at initialisation. ``plain=True`` drops the shortcut: ``y = F(x)``.
+    at initialisation. ``residual=False`` drops the shortcut: ``y = F(x)``
+    (``plain=True`` is the deprecated spelling).
     """
+    residual = _plain_keyword(plain, residual)
     option = check_shortcut(shortcut)
     in_channels = x.shape[-1]
     needs_projection = stride != 1 or in_channels != filters
 
     def make_shortcut(source):
-        if plain or not needs_projection:
+        if not residual or not needs_projection:
             return source
         if option == "A":
             return ZeroPadShortcut(filters, stride, name=f"{name}_0_pad")(source)
@@ -118,7 +134,7 @@ def basic_block(
         y = layers.Activation("relu", name=f"{name}_1_relu")(y)
         last_init = "zeros" if zero_init_residual else kernel_initializer
         y = _conv(filters, 3, 1, f"{name}_2_conv", use_bias, last_init)(y)
-        return _join(s, y, name, plain, alpha, beta, survival_probability)
+        return _join(s, y, name, residual, alpha, beta, survival_probability, "out")
 
     s = make_shortcut(x)
     y = _conv(filters, 3, stride, f"{name}_1_conv", use_bias, kernel_initializer)(x)
@@ -126,7 +142,7 @@ def basic_block(
     y = layers.Activation("relu", name=f"{name}_1_relu")(y)
     y = _conv(filters, 3, 1, f"{name}_2_conv", use_bias, kernel_initializer)(y)
     y = _bn(f"{name}_2_bn", bn_epsilon, zero_gamma=zero_init_residual)(y)
-    y = _join(s, y, name, plain, alpha, beta, survival_probability)
+    y = _join(s, y, name, residual, alpha, beta, survival_probability)
     return layers.Activation("relu", name=f"{name}_out")(y)
 
 
@@ -134,9 +150,9 @@ def bottleneck_block(
     x,
     filters: int,
     stride: int = 1,
-    conv_shortcut: bool = True,
+    shortcut: str = "B",
     preact: bool = False,
-    plain: bool = False,
+    residual: bool = True,
     zero_init_residual: bool = False,
     survival_probability: float = 1.0,
     expansion: int = 4,
@@ -144,6 +160,8 @@ def bottleneck_block(
     bn_epsilon: float = 1.001e-5,
     kernel_initializer="glorot_uniform",
     name: str = "block",
+    conv_shortcut: bool | None = None,
+    plain: bool | None = None,
 ):
     r"""1x1 reduce, 3x3, 1x1 expand (to ``expansion * filters`` channels).
 
@@ -153,18 +171,31 @@ def bottleneck_block(
 
     Pre-activation (ResNet-50 V2): ``h = relu(BN(x))``, the stride sits on the 3x3
     convolution, :math:`F = W_3 relu(BN(W_2 * relu(BN(W_1 h))))` and ``y = s + F``
-    where ``s`` is a 1x1 projection of ``h`` (``conv_shortcut``) or ``x``
-    itself, subsampled by a 1x1 max-pool when ``stride > 1``.
+    where ``s`` is ``x`` itself, subsampled by a 1x1 max-pool when ``stride > 1``.
+
+    ``shortcut`` acts where the shape changes (in V2: where the channel count
+    changes; a stride alone max-pools the identity): ``"B"`` a 1x1 projection (of
+    ``h`` in V2), ``"A"`` zero padding. The deprecated ``conv_shortcut=True/False`` forces a
+    projection / the identity whatever the shapes.
 
     With the defaults the weights are laid out exactly as in ``keras.applications``.
     """
+    residual = _plain_keyword(plain, residual)
+    option = check_shortcut(shortcut)
     out_channels = expansion * filters
+    # A V2 block keeps an identity across a stride alone (it max-pools it, as Keras does).
+    reshaped = x.shape[-1] != out_channels or (stride != 1 and not preact)
+    project = _deprecation.keyword("conv_shortcut", conv_shortcut, "shortcut", reshaped)
+    if option == "A" and project and residual:
+        pad = ZeroPadShortcut(out_channels, stride, name=f"{name}_0_pad")
     if preact:
         h = _bn(f"{name}_preact_bn", bn_epsilon)(x)
         h = layers.Activation("relu", name=f"{name}_preact_relu")(h)
-        if plain:
+        if not residual:
             s = x
-        elif conv_shortcut:
+        elif project and option == "A":
+            s = pad(x)
+        elif project:
             s = _conv(out_channels, 1, stride, f"{name}_0_conv", True, kernel_initializer)(h)
         else:
             # Keras' V2 layout: an identity shortcut subsampled by a 1x1 max-pool.
@@ -179,9 +210,11 @@ def bottleneck_block(
         y = layers.Activation("relu", name=f"{name}_2_relu")(y)
         last_init = "zeros" if zero_init_residual else kernel_initializer
         y = _conv(out_channels, 1, 1, f"{name}_3_conv", True, last_init)(y)
-        return _join(s, y, name, plain, 1.0, 0.0, survival_probability)
+        return _join(s, y, name, residual, 1.0, 0.0, survival_probability, "out")
 
-    if conv_shortcut and not plain:
+    if project and residual and option == "A":
+        s = pad(x)
+    elif project and residual:
         s = _conv(out_channels, 1, stride, f"{name}_0_conv", use_bias, kernel_initializer)(x)
         s = _bn(f"{name}_0_bn", bn_epsilon)(s)
     else:
@@ -194,7 +227,7 @@ def bottleneck_block(
     y = layers.Activation("relu", name=f"{name}_2_relu")(y)
     y = _conv(out_channels, 1, 1, f"{name}_3_conv", use_bias, kernel_initializer)(y)
     y = _bn(f"{name}_3_bn", bn_epsilon, zero_gamma=zero_init_residual)(y)
-    y = _join(s, y, name, plain, 1.0, 0.0, survival_probability)
+    y = _join(s, y, name, residual, 1.0, 0.0, survival_probability)
     return layers.Activation("relu", name=f"{name}_out")(y)
 
 
@@ -235,9 +268,142 @@ def dense_block(
         y = layers.Dense(
             units, activation=act, kernel_initializer=kernel_initializer, name=f"{name}_{i}_dense"
         )(y)
-    return Residual(alpha=alpha, beta=beta, identity=residual, name=f"{name}_add")([x, y])
+    return _join(x, y, name, residual, alpha, beta, 1.0)
+
+
+
+JOINS = (Residual, HighwayGate)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual (or highway, or plain-twin) block of a functional model.
+
+    ``input`` enters the block, ``output`` leaves it; ``shortcut`` and ``branch`` are
+    the two tensors the ``join`` layer adds (``branch`` is ``F(x)``, or ``H(x)`` for a
+    highway gate).
+    """
+
+    name: str
+    join: keras.layers.Layer
+    input: object
+    output: object
+    shortcut: object
+    branch: object
+
+    @property
+    def residual(self) -> bool:
+        """True when a shortcut is added (not a plain twin)."""
+        return not isinstance(self.join, Residual) or self.join.residual
+
+    @property
+    def same_shape(self) -> bool:
+        """True when the block maps a tensor to one of the same shape."""
+        return tuple(self.input.shape[1:]) == tuple(self.output.shape[1:])
+
+
+def _producers(model: keras.Model) -> dict[int, keras.layers.Layer]:
+    """Tensor id -> the layer of ``model`` that computed it (layers called once)."""
+    found = {}
+    for layer in model.layers:
+        try:
+            found[id(layer.output)] = layer
+        except (AttributeError, ValueError):  # a shared layer has no single output
+            continue
+    return found
+
+
+def _single_input(layer: keras.layers.Layer):
+    try:
+        inputs = layer.input
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(inputs, (list, tuple)):
+        return inputs[0] if len(inputs) == 1 else None
+    return inputs
+
+
+def blocks_of(model: keras.Model, residual_only: bool = False) -> list[Block]:
+    """Every block of ``model``, in graph order, as :class:`Block` objects.
+
+    A block is closed by its join (a :class:`~resnet_tf.layers.Residual` or
+    :class:`~resnet_tf.layers.HighwayGate`), which records the block's name. The
+    block's layers are the ones named ``{block}_*`` (the naming of the builders and of
+    ``keras.applications``): its input is reached by walking back from the shortcut
+    through them, its output is ``{block}_out`` when such a layer follows the join.
+    ``residual_only=True`` leaves out plain-twin blocks (joins with ``residual=False``).
+    """
+    producers = _producers(model)
+    names = {layer.name for layer in model.layers}
+    blocks = []
+    for join in model.layers:
+        if not isinstance(join, JOINS):
+            continue
+        name = join.block
+        shortcut, branch = join.input
+        output = join.output
+        if join.name != f"{name}_out" and f"{name}_out" in names:
+            output = model.get_layer(f"{name}_out").output
+        start = shortcut
+        while True:
+            layer = producers.get(id(start))
+            if layer is None or not layer.name.startswith(f"{name}_"):
+                break
+            previous = _single_input(layer)
+            if previous is None:
+                break
+            start = previous
+        block = Block(name, join, start, output, shortcut, branch)
+        if block.residual or not residual_only:
+            blocks.append(block)
+    return blocks
+
+
+def select_blocks(model: keras.Model, names: Sequence[str] | str | None = None) -> list[Block]:
+    """The blocks called ``names`` (all blocks when ``None``); ``ValueError`` for unknown ones."""
+    blocks = blocks_of(model)
+    if names is None:
+        return blocks
+    if isinstance(names, str):
+        names = [names]
+    by_name = {b.name: b for b in blocks}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(
+            f"{model.name} has no block(s) {missing}; its blocks are {list(by_name) or 'none'}"
+        )
+    return [by_name[n] for n in names]
+
+
+def map_joins(
+    model: keras.Model,
+    fn: Callable[[Block], keras.layers.Layer | None],
+    name: str | None = None,
+) -> keras.Model:
+    """A copy of ``model`` whose joins are rewritten by ``fn``; every other layer is shared.
+
+    ``fn(block)`` returns the layer that replaces ``block.join`` (for instance
+    ``Residual.from_config({**block.join.get_config(), "alpha": 0.5})``), or ``None``
+    to keep it. The copy shares the weights of all kept layers, so training one trains
+    the other. This one rebuild serves lesions, stochastic depth, scaled residuals and
+    gradient routing.
+    """
+    by_join = {id(b.join): b for b in blocks_of(model)}
+
+    def clone(layer):
+        block = by_join.get(id(layer))
+        if block is None:
+            return layer
+        replacement = fn(block)
+        return layer if replacement is None else replacement
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    if name is not None:
+        copy.name = name
+    return copy
 
 
 def residual_layers(model: keras.Model) -> list[Residual]:
-    """The :class:`Residual` joins of ``model``, in order (one per block)."""
-    return [layer for layer in model.layers if isinstance(layer, Residual)]
+    """Deprecated: the :class:`Residual` joins; use ``[b.join for b in blocks_of(model)]``."""
+    _deprecation.warn("blocks.residual_layers", "[b.join for b in blocks.blocks_of(model)]")
+    return [b.join for b in blocks_of(model) if isinstance(b.join, Residual)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import paper
+
 
 def register(subparsers) -> None:
     """Add ``train`` and ``info`` to the command line."""
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=None,
                        help="default: 128 (the paper's) on cifar10, 64 on the 1,437 digits")
-    train.add_argument("--lr", type=float, default=0.1)
+    train.add_argument("--lr", type=float, default=paper.LEARNING_RATE)
     train.add_argument("--width", type=int, default=16, help="channels of the first stage")
     train.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])
     train.add_argument("--seed", type=int, default=0)
@@ -56,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
         kwargs = {"input_shape": x_train.shape[1:], "width": args.width,
                   "classes": int(y_train.max()) + 1}
     model = models.build(args.model, **kwargs)
-    batch_size = args.batch_size or (128 if args.dataset == "cifar10" else 64)
+    batch_size = args.batch_size or (paper.BATCH if args.dataset == "cifar10" else 64)
     print(
         f"{model.name}: {model.count_params():,} parameters; {args.dataset}: "
         f"{len(x_train)} train / {len(x_test)} test images {x_train.shape[1:]}; "

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DATASETS = ("cifar10", "digits", "spirals", "sine")
+DATASETS = ("cifar10", "digits", "synthetic", "spirals", "sine")
+IMAGE_DATASETS = ("cifar10", "digits", "synthetic")
+"""The image sets: the paper's, the offline digits, the learnable CIFAR-10 stand-in."""
 STUB_SIZES = (512, 256)
 """Training and test images of the CIFAR-10 stand-in in stub mode."""
 CIFAR10_CLASSES = (
@@ -42,9 +44,10 @@ def load(name: str, size: int | None = None, n: int | None = None, seed: int = 0
     """Load a dataset as ``((x_train, y_train), (x_test, y_test))``.
 
     Args:
-        name: one of ``"cifar10"``, ``"digits"``, ``"spirals"``, ``"sine"``.
-        size: image side for ``"digits"`` (default 16; 8 keeps the originals)
-            or ``"cifar10"`` (default 32).
+        name: one of ``"cifar10"``, ``"digits"``, ``"synthetic"`` (the learnable
+            CIFAR-10 stand-in of :func:`synthetic_images`), ``"spirals"``, ``"sine"``.
+        size: image side for ``"digits"`` (default 16; 8 keeps the originals),
+            ``"cifar10"`` or ``"synthetic"`` (default 32).
         n: number of examples for the synthetic tasks (default 1,000), or a cap on
             the training examples of the image sets.
         seed: seed of the synthetic generators and of the digits split.
@@ -58,6 +61,8 @@ def load(name: str, size: int | None = None, n: int | None = None, seed: int = 0
         (xtr, ytr), (xte, yte) = _cifar10(size)
     elif key == "digits":
         (xtr, ytr), (xte, yte) = _digits(size or 16, seed)
+    elif key == "synthetic":
+        (xtr, ytr), (xte, yte) = synthetic_images(size=size or 32, seed=seed)
     elif key == "spirals":
         return _spirals(n or 1000, seed)
     elif key == "sine":

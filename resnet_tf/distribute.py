@@ -26,8 +26,10 @@ from __future__ import annotations
 import glob
 import os
 
+from . import paper
+
 STRATEGIES = ("auto", "default", "mirrored", "tpu")
-REFERENCE_BATCH = 128
+REFERENCE_BATCH = paper.BATCH
 """The batch size the paper's learning rate (0.1) was tuned for."""
 
 

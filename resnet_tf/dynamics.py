@@ -14,176 +14,27 @@ This module holds that view and its consequences:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
-from scipy.integrate import solve_ivp
 
-# --------------------------------------------------------------------------- Euler stacks
-
-
-def euler_stack(f: Callable, x0, T: float = 1.0, depth: int = 10) -> np.ndarray:
-    r"""States of the residual stack :math:`x_{l+1} = x_l + h f(x_l)`, :math:`h = T/L`.
-
-    ``f`` maps a numpy array to one of the same shape. Returns an array of shape
-    ``(depth + 1, *x0.shape)`` holding :math:`x_0, \dots, x_L`.
-    """
-    if depth < 1:
-        raise ValueError(f"depth must be a positive number of blocks; got {depth}")
-    h = T / depth
-    states = [np.asarray(x0, dtype="float64")]
-    for _ in range(depth):
-        states.append(states[-1] + h * np.asarray(f(states[-1]), dtype="float64"))
-    return np.stack(states)
-
-
-def ode_solution(f: Callable, x0, T: float = 1.0) -> np.ndarray:
-    r""":math:`x(T)` for :math:`\dot x = f(x)`, :math:`x(0) = x_0` (``scipy.integrate.solve_ivp``,
-    DOP853 with tolerances near machine precision)."""
-    x0 = np.asarray(x0, dtype="float64")
-    sol = solve_ivp(
-        lambda _, x: np.asarray(f(x.reshape(x0.shape)), dtype="float64").ravel(),
-        (0.0, T),
-        x0.ravel(),
-        method="DOP853",
-        rtol=1e-12,
-        atol=1e-12,
-    )
-    return sol.y[:, -1].reshape(x0.shape)
-
-
-def euler_convergence(
-    f: Callable,
-    x0,
-    T: float = 1.0,
-    depths: Sequence[int] = (4, 8, 16, 32, 64, 128),
-    exact=None,
-) -> pd.DataFrame:
-    r"""Error :math:`\lVert x_L - x(T)\rVert` of the depth-:math:`L` stack against the ODE.
-
-    Forward Euler is first order, so ``error`` :math:`\approx C h` and ``error_over_h``
-    settles to a constant as :math:`L` grows. ``exact`` is :math:`x(T)` (array) or
-    ``None`` for a numerical reference (:func:`ode_solution`). Columns: ``depth``,
-    ``h``, ``error``, ``error_over_h``.
-    """
-    target = ode_solution(f, x0, T) if exact is None else np.asarray(exact, dtype="float64")
-    rows = []
-    for depth in depths:
-        err = float(np.linalg.norm(euler_stack(f, x0, T, depth)[-1] - target))
-        rows.append({"depth": depth, "h": T / depth, "error": err, "error_over_h": err * depth / T})
-    return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------ stability
-
-
-def euler_amplification(lam, h: float = 1.0):
-    r"""Growth factor of one Euler step on :math:`\dot x = \lambda x`: :math:`1 + h\lambda`."""
-    return 1.0 + h * np.asarray(lam)
-
-
-def euler_stable(lam, h: float):
-    r"""True where :math:`|1 + h\lambda| < 1` (the step contracts; works on arrays)."""
-    result = np.abs(euler_amplification(lam, h)) < 1.0
-    return bool(result) if np.ndim(result) == 0 else result
-
-
-def max_stable_step(lam: complex) -> float:
-    r"""Largest :math:`h` with :math:`|1 + h\lambda| \le 1`:
-    :math:`h^* = -2\,\mathrm{Re}\,\lambda / |\lambda|^2` when :math:`\mathrm{Re}\,\lambda < 0`
-    (:math:`2/|\lambda|` for real negative :math:`\lambda`), otherwise 0 (no step is stable).
-    Every :math:`0 < h < h^*` is strictly stable.
-    """
-    lam = complex(lam)
-    if lam.real >= 0.0:
-        return 0.0
-    return -2.0 * lam.real / abs(lam) ** 2
-
-
-def stability_region(re, im) -> np.ndarray:
-    r"""Mask of :math:`z = h\lambda` in the Euler stability region :math:`|1 + z| < 1`
-    (the open unit disc centred at :math:`-1`) on the grid ``re`` x ``im``."""
-    zr, zi = np.meshgrid(np.asarray(re), np.asarray(im))
-    return np.abs(1.0 + zr + 1j * zi) < 1.0
-
-
-def linear_stack_stable(A, h: float) -> bool:
-    r"""Whether :math:`x_{l+1} = (I + hA)x_l` decays: spectral radius of :math:`I + hA` below 1,
-    i.e. :math:`|1 + h\lambda_i| < 1` for every eigenvalue of :math:`A`."""
-    A = np.asarray(A, dtype="float64")
-    return bool(np.max(np.abs(np.linalg.eigvals(np.eye(len(A)) + h * A))) < 1.0)
-
-
-# ------------------------------------------------------------------------ scaled residual
-
-
-def scaled_residual_jacobian(jacobian_f, alpha: float, beta: float) -> np.ndarray:
-    r"""Jacobian of :math:`x \mapsto (1-\beta)x + \alpha F(x)`: :math:`(1-\beta)I + \alpha J_F`."""
-    j = np.asarray(jacobian_f, dtype="float64")
-    return (1.0 - beta) * np.eye(j.shape[0], j.shape[1]) + alpha * j
-
-
-def scaled_residual_bound(alpha: float, beta: float, lipschitz: float) -> float:
-    r"""Upper bound on the block's Jacobian norm: :math:`(1-\beta) + \alpha\,\mathrm{Lip}(F)`."""
-    return (1.0 - beta) + alpha * lipschitz
-
-
-def max_alpha(beta: float, lipschitz: float) -> float:
-    r"""Largest :math:`\alpha` with guaranteed :math:`\lVert J\rVert \le 1`:
-    :math:`\alpha \le \beta/\mathrm{Lip}(F)`."""
-    if lipschitz <= 0:
-        raise ValueError(f"the Lipschitz constant must be positive; got {lipschitz}")
-    return beta / lipschitz
-
-
-# ----------------------------------------------------------------------- deep linear nets
-
-
-def scalar_gain(a: float, depth: int, residual: bool = False) -> float:
-    r"""End-to-end gain of :math:`L` scalar layers: :math:`a^L` (plain) or :math:`(1+a)^L`
-    (residual)."""
-    return float((1.0 + a) ** depth if residual else a**depth)
-
-
-def random_linear_weights(
-    depth: int, width: int, scale: float = 1.0, seed: int = 0
-) -> list[np.ndarray]:
-    r""":math:`L` Gaussian matrices :math:`W_l` with entries :math:`\mathcal N(0, s^2/n)`."""
-    rng = np.random.default_rng(seed)
-    return [rng.normal(0.0, scale / np.sqrt(width), (width, width)) for _ in range(depth)]
-
-
-def linear_chain(weights: Sequence, residual: bool) -> np.ndarray:
-    r"""End-to-end matrix :math:`\prod_l W_l` (plain) or :math:`\prod_l (I + W_l)` (residual),
-    later layers on the left: :math:`W_L \cdots W_1`."""
-    n = np.asarray(weights[0]).shape[0]
-    total = np.eye(n)
-    for w in weights:
-        total = ((np.eye(n) + w) if residual else np.asarray(w)) @ total
-    return total
-
-
-def linear_singular_values(
-    depth: int, width: int = 16, scale: float = 0.5, seed: int = 0
-) -> pd.DataFrame:
-    r"""Largest and smallest singular values of the first :math:`l` layers' product, for
-    :math:`l = 1..L`, plain :math:`\prod W_l` against residual :math:`\prod(I + W_l)`.
-
-    Columns: ``depth``, ``kind`` (``"plain"``/``"residual"``), ``sigma_max``, ``sigma_min``.
-    """
-    weights = random_linear_weights(depth, width, scale, seed)
-    rows = []
-    for kind in ("plain", "residual"):
-        total = np.eye(width)
-        for layer, w in enumerate(weights, start=1):
-            total = ((np.eye(width) + w) if kind == "residual" else w) @ total
-            s = np.linalg.svd(total, compute_uv=False)
-            rows.append({"depth": layer, "kind": kind, "sigma_max": s[0], "sigma_min": s[-1]})
-    return pd.DataFrame(rows)
-
+from .maths import (  # noqa: F401 (the numpy half of this module, re-exported)
+    euler_amplification,
+    euler_convergence,
+    euler_stable,
+    euler_stack,
+    linear_chain,
+    linear_singular_values,
+    linear_stack_stable,
+    max_alpha,
+    max_stable_step,
+    ode_solution,
+    random_linear_weights,
+    scalar_gain,
+    scaled_residual_bound,
+    scaled_residual_jacobian,
+    stability_region,
+)
 
 # ------------------------------------------------------------------ implicit residual layer
 

@@ -7,8 +7,9 @@ Every layer here is registered with Keras (package ``resnet_tf``) and has a
   fused kernel on 4-D channels-last inputs (same weights, same results, faster).
 - :class:`ZeroPadShortcut`: the parameter-free shortcut "option A".
 - :class:`Residual`: the join ``y = (1 - beta) x + alpha F(x)``, with
-  stochastic depth and a test-time lesion switch; ``identity=False`` makes it
-  the plain twin's pass-through ``y = F(x)``.
+  stochastic depth and a test-time lesion switch; ``residual=False`` makes it
+  the plain twin's pass-through ``y = F(x)``. The join records the block it closes
+  (``block``), so :func:`resnet_tf.blocks.blocks_of` finds blocks without parsing names.
 - :class:`HighwayGate`: the highway join ``y = T(x) H(x) + (1 - T(x)) x``.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+
+from . import _deprecation
 
 _PACKAGE = "resnet_tf"
 
@@ -149,7 +152,10 @@ class Residual(keras.layers.Layer):
       Jacobian norm is at most 1 when ``alpha <= beta / Lip(F)``.
     - ``survival_probability = p < 1`` is stochastic depth: while training
       ``b ~ Bernoulli(p)`` per example; at test time ``b = p`` (its mean).
-    - ``identity=False`` is the plain twin: the shortcut is ignored, ``y = F(x)``.
+    - ``residual=False`` is the plain twin: the shortcut is ignored, ``y = F(x)``.
+    - ``block`` names the block this join closes (the builders of
+      :mod:`resnet_tf.blocks` set it); by default the layer name without a
+      trailing ``_add`` / ``_out``.
 
     Setting the Python attribute ``lesioned = True`` (see
     :func:`resnet_tf.analysis.lesion`) removes the branch at call time:
@@ -161,11 +167,14 @@ class Residual(keras.layers.Layer):
         alpha: float = 1.0,
         beta: float = 0.0,
         survival_probability: float = 1.0,
-        identity: bool = True,
+        residual: bool = True,
         seed: int | None = None,
+        block: str | None = None,
+        identity: bool | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        residual = _deprecation.keyword("identity", identity, "residual", residual)
         if not 0.0 < survival_probability <= 1.0:
             raise ValueError(
                 f"survival_probability must be in (0, 1]; got {survival_probability}"
@@ -175,7 +184,8 @@ class Residual(keras.layers.Layer):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.survival_probability = float(survival_probability)
-        self.identity = bool(identity)
+        self.residual = bool(residual)
+        self.block = block or _strip_join_suffix(self.name)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.lesioned = False
@@ -195,7 +205,7 @@ class Residual(keras.layers.Layer):
                 branch = branch * p
         if self.alpha != 1.0:
             branch = branch * self.alpha
-        if not self.identity:
+        if not self.residual:
             return branch
         if self.beta != 0.0:
             shortcut = shortcut * (1.0 - self.beta)
@@ -210,9 +220,28 @@ class Residual(keras.layers.Layer):
             "alpha": self.alpha,
             "beta": self.beta,
             "survival_probability": self.survival_probability,
-            "identity": self.identity,
+            "residual": self.residual,
             "seed": self.seed,
+            "block": self.block,
         }
+
+    @property
+    def identity(self) -> bool:
+        """Deprecated spelling of :attr:`residual`."""
+        _deprecation.warn("Residual.identity", "Residual.residual")
+        return self.residual
+
+    def __dir__(self):
+        # Keras' saver reads every attribute dir() lists; keep the deprecated one out.
+        return [name for name in super().__dir__() if name != "identity"]
+
+
+def _strip_join_suffix(name: str) -> str:
+    """A join's default block name: its layer name without ``_add`` or ``_out``."""
+    for suffix in ("_add", "_out"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -226,9 +255,10 @@ class HighwayGate(keras.layers.Layer):
     When ``T -> 1`` the identity path closes and the layer is a plain layer.
     """
 
-    def __init__(self, gate_bias: float = -2.0, **kwargs):
+    def __init__(self, gate_bias: float = -2.0, block: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.gate_bias = float(gate_bias)
+        self.block = block or _strip_join_suffix(self.name)
 
     def build(self, input_shape):
         channels = input_shape[0][-1]
@@ -253,4 +283,4 @@ class HighwayGate(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "gate_bias": self.gate_bias}
+        return {**super().get_config(), "gate_bias": self.gate_bias, "block": self.block}

@@ -202,7 +202,7 @@ def environment() -> dict:
     import keras
     import tensorflow as tf
 
-    from . import __version__
+    from ._version import __version__
 
     return {
         "resnet_tf": __version__,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 
+from . import paper
 from .data import make_dataset
 from .runtime import execution, seed_everything
 
@@ -42,9 +43,9 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
         initial_learning_rate: float,
         total_steps: int,
         kind: str = "step",
-        boundaries: tuple = (0.5, 0.75),
+        boundaries: tuple = paper.BOUNDARY_FRACTIONS,
         warmup_steps: int = 0,
-        warmup_factor: float = 0.1,
+        warmup_factor: float = paper.WARMUP_110_FACTOR,
     ):
         if kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {kind!r}; allowed: {', '.join(SCHEDULES)}")
@@ -66,7 +67,8 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
             passed = sum(
                 ops.cast(step >= b * self.total_steps, "float32") for b in self.boundaries
             )
-            lr = lr0 * ops.power(0.1, passed) if self.boundaries else lr0 + 0.0 * step
+            decayed = lr0 * ops.power(paper.DECAY_FACTOR, passed)
+            lr = decayed if self.boundaries else lr0 + 0.0 * step
         elif self.kind == "cosine":
             progress = ops.minimum(step / self.total_steps, 1.0)
             lr = 0.5 * lr0 * (1.0 + ops.cos(math.pi * progress))
@@ -130,26 +132,38 @@ def compile_model(
     model: keras.Model,
     steps_per_epoch: int,
     epochs: int,
-    lr: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    schedule: str = "step",
+    lr: float = paper.LEARNING_RATE,
+    momentum: float = paper.MOMENTUM,
+    weight_decay: float = paper.WEIGHT_DECAY,
+    schedule: str | keras.optimizers.schedules.LearningRateSchedule = "step",
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,
     loss=None,
     metrics=None,
     jit_compile: bool | str = "auto",
+    nesterov: bool = False,
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     """Compile ``model`` with :class:`CoupledSGD` (momentum, L2 weight decay) and
-    :class:`PaperSchedule`.
+    :class:`PaperSchedule` (or the ``schedule`` object given, e.g. a
+    :class:`~resnet_tf.reproduce.recipe.ReproSchedule`; ``lr`` and ``warmup_steps`` then
+    go unused).
 
     The loss defaults to sparse categorical cross-entropy (on probabilities or
     logits, read off the last layer's activation); with ``label_smoothing > 0``
-    the categorical form is used on one-hot labels.
+    the categorical form is used on one-hot labels. Under a global
+    ``mixed_float16`` policy the optimizer is wrapped in a ``LossScaleOptimizer``
+    (dynamic loss scaling) explicitly, whatever Keras' default.
     """
-    schedule_fn = PaperSchedule(lr, max(1, steps_per_epoch * epochs), schedule, (0.5, 0.75),
-                                warmup_steps)
-    optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        schedule_fn = schedule
+    else:
+        schedule_fn = PaperSchedule(lr, max(1, steps_per_epoch * epochs), schedule,
+                                    paper.BOUNDARY_FRACTIONS, warmup_steps)
+    optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum,
+                           nesterov=nesterov)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     from_logits = not _outputs_probabilities(model)
     if loss is None:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
@@ -159,7 +173,8 @@ def compile_model(
         metrics = ["accuracy"]
     if jit_compile == "auto":
         jit_compile = execution()["xla"]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 
@@ -177,7 +192,7 @@ class CoupledSGD(keras.optimizers.SGD):
     ``l2`` is :math:`\lambda`.
     """
 
-    def __init__(self, l2: float = 1e-4, **kwargs):
+    def __init__(self, l2: float = paper.WEIGHT_DECAY, **kwargs):
         kwargs.pop("weight_decay", None)
         super().__init__(**kwargs)
         self.l2 = float(l2)
@@ -227,10 +242,10 @@ def fit(
     train,
     validation=None,
     epochs: int = 10,
-    batch_size: int = 128,
-    lr: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
+    batch_size: int = paper.BATCH,
+    lr: float = paper.LEARNING_RATE,
+    momentum: float = paper.MOMENTUM,
+    weight_decay: float = paper.WEIGHT_DECAY,
     schedule: str = "step",
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,

@@ -44,7 +44,7 @@ def test_closed_forms_match_built_blocks():
     assert convs["params"].sum() == basic_block_cost(64, 64, 8, 8)["params"] == 73_728
     assert convs["macs"].sum() == basic_block_cost(64, 64, 8, 8)["macs"]
     inp = keras.Input((8, 8, 256))
-    out = bottleneck_block(inp, 64, conv_shortcut=False, use_bias=False, name="n")
+    out = bottleneck_block(inp, 64, use_bias=False, name="n")
     convs = layer_costs(keras.Model(inp, out)).query("type == 'Conv2D'")
     closed = bottleneck_block_cost(256, 64, 256, 8, 8)
     assert convs["params"].sum() == closed["params"] == 69_632

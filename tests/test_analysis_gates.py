@@ -67,7 +67,7 @@ def test_orthonormal_projection_shortcut_preserves_gradient_norm():
 def test_plain_twin_has_no_shortcut_gradient():
     inp = keras.Input((4,))
     f = keras.layers.Dense(4, name="blk_1_dense")(inp)
-    model = keras.Model(inp, Residual(identity=False, name="blk_add")([inp, f]))
+    model = keras.Model(inp, Residual(residual=False, name="blk_add")([inp, f]))
     x = np.ones((8, 4), "float32")
     frame = shortcut_gradient_share(model, x, np.zeros((8, 4), "float32"), loss="mse")
     assert frame["shortcut_norm"][0] == 0.0 and frame["share"][0] == 0.0

@@ -17,6 +17,7 @@ from resnet_tf.analysis import (
     predict_eagerly,
     random_lesion_accuracy,
 )
+from resnet_tf.blocks import blocks_of
 from resnet_tf.layers import Residual
 from resnet_tf.models import cifar_resnet, mlp
 
@@ -28,8 +29,10 @@ def _seed():
 
 def test_lesionable_blocks_exclude_shape_changing_ones():
     for plain in (False, True):
-        model = cifar_resnet(14, width=4, input_shape=(8, 8, 3), plain=plain)
-        names = lesionable_blocks(model)
+        model = cifar_resnet(14, width=4, input_shape=(8, 8, 3), residual=not plain)
+        names = [b.name for b in blocks_of(model) if b.same_shape]
+        with pytest.warns(DeprecationWarning, match="blocks_of"):
+            assert lesionable_blocks(model) == names
         assert names == ["stage1_block1", "stage1_block2", "stage2_block2", "stage3_block2"]
         with pytest.raises(ValueError, match="input and output shapes match"):
             with lesion(model, ["stage1_block1", "stage2_block1"]):

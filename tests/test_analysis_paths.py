@@ -18,6 +18,7 @@ from resnet_tf.analysis import (
     path_length_fraction,
     residual_blocks,
 )
+from resnet_tf.blocks import blocks_of
 from resnet_tf.models import cifar_resnet, mlp
 
 
@@ -28,7 +29,10 @@ def _seed():
 
 def test_resnet110_path_statistics():
     n = 54  # ResNet-110: 3 stages x 18 blocks
-    assert len(residual_blocks(cifar_resnet(110, width=2, input_shape=(8, 8, 3)))) == n
+    resnet110 = cifar_resnet(110, width=2, input_shape=(8, 8, 3))
+    assert len(blocks_of(resnet110, residual_only=True)) == n
+    with pytest.warns(DeprecationWarning, match="blocks_of"):
+        assert len(residual_blocks(resnet110)) == n
     assert n_paths(n) == 2**54
     dist = path_length_distribution(n)
     assert dist["paths"].sum() == 2**54
@@ -44,7 +48,7 @@ def test_path_gradients_sum_to_the_full_gradient():
     model = mlp(3, width=4, input_dim=3, branch_layers=2)
     x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
     y = np.random.default_rng(1).standard_normal((4, 1)).astype("float32")
-    names = residual_blocks(model)
+    names = [b.name for b in blocks_of(model, residual_only=True)]
     total = sum(
         path_gradient(model, x, y, subset, loss="mse")
         for k in range(4)

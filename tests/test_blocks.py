@@ -4,14 +4,19 @@ import keras
 import numpy as np
 import pytest
 
+from resnet_tf import blocks as blocks_module
 from resnet_tf.blocks import (
+    Block,
     basic_block,
+    blocks_of,
     bottleneck_block,
     check_shortcut,
     dense_block,
-    residual_layers,
+    map_joins,
+    select_blocks,
 )
 from resnet_tf.layers import Residual
+from resnet_tf.models import cifar_resnet, mlp
 
 
 def _block_model(builder, input_shape=(8, 8, 16), **kwargs):
@@ -25,17 +30,20 @@ def test_basic_block_downsamples(preact, shortcut):
     model = _block_model(basic_block, filters=32, stride=2, shortcut=shortcut, preact=preact)
     assert model.output_shape == (None, 4, 4, 32)
     names = {layer.name for layer in model.layers}
-    assert "b_add" in names
+    # Keras' names: a V1 block adds in b_add and outputs the ReLU b_out; a V2 block's
+    # join is its output, b_out.
+    assert isinstance(model.get_layer("b_out" if preact else "b_add"), Residual)
     assert ("b_0_conv" in names) == (shortcut == "B")
     assert ("b_0_pad" in names) == (shortcut == "A")
 
 
 def test_plain_block_has_no_shortcut_weights():
     residual = _block_model(basic_block, filters=32, stride=2, shortcut="B")
-    plain = _block_model(basic_block, filters=32, stride=2, shortcut="B", plain=True)
+    plain = _block_model(basic_block, filters=32, stride=2, shortcut="B", residual=False)
     extra = residual.count_params() - plain.count_params()
     assert extra == 16 * 32 + 4 * 32  # 1x1 projection kernel + its batch norm
-    assert residual_layers(plain)[0].identity is False
+    (block,) = blocks_of(plain)
+    assert block.residual is False and blocks_of(plain, residual_only=True) == []
 
 
 @pytest.mark.parametrize("preact", [False, True])
@@ -54,9 +62,26 @@ def test_bottleneck_expands_channels_and_names_like_keras():
 
 def test_preact_bottleneck_identity_shortcut_pools_when_striding():
     model = _block_model(bottleneck_block, input_shape=(8, 8, 64), filters=16, stride=2,
-                         conv_shortcut=False, preact=True)
+                         preact=True)
     assert model.output_shape == (None, 4, 4, 64)
     assert "b_0_pool" in {layer.name for layer in model.layers}
+
+
+@pytest.mark.parametrize("preact", [False, True])
+def test_bottleneck_shortcut_option_a_pads_without_weights(preact):
+    a = _block_model(bottleneck_block, input_shape=(8, 8, 16), filters=16, stride=2,
+                     shortcut="A", preact=preact)
+    b = _block_model(bottleneck_block, input_shape=(8, 8, 16), filters=16, stride=2,
+                     shortcut="B", preact=preact)
+    assert a.output_shape == b.output_shape == (None, 4, 4, 64)
+    assert "b_0_pad" in {la.name for la in a.layers}
+    assert a.count_params() < b.count_params()
+
+
+def test_same_shape_bottleneck_keeps_the_identity():
+    model = _block_model(bottleneck_block, input_shape=(8, 8, 64), filters=16)
+    (block,) = blocks_of(model)
+    assert block.shortcut is block.input and block.same_shape
 
 
 def test_dense_block_residual_and_plain():
@@ -79,3 +104,52 @@ def test_bad_options_are_explained():
         _block_model(dense_block, input_shape=(4,), branch_layers=0)
     with pytest.raises(ValueError, match="normalization"):
         _block_model(dense_block, input_shape=(4,), normalization="group")
+
+
+@pytest.mark.parametrize("preact", [False, True])
+def test_blocks_of_finds_each_block_with_its_tensors(preact):
+    model = cifar_resnet(14, width=4, input_shape=(8, 8, 3), preact=preact, shortcut="B")
+    found = blocks_of(model)
+    assert [b.name for b in found] == [f"stage{s}_block{i}" for s in (1, 2, 3) for i in (1, 2)]
+    assert all(isinstance(b, Block) and b.join.block == b.name for b in found)
+    # Each block starts where the previous one ended, and the first after the stem.
+    for before, after in zip(found, found[1:], strict=False):
+        assert after.input is before.output
+    assert [b.same_shape for b in found] == [True, True, False, True, False, True]
+    # The projection of a shape-changing block is on the shortcut, not the block input.
+    assert found[2].shortcut is not found[2].input
+    assert select_blocks(model, "stage2_block1") == [found[2]]
+    with pytest.raises(ValueError, match="no block"):
+        select_blocks(model, ["stage9_block1"])
+
+
+def test_map_joins_rewrites_only_the_joins_and_shares_weights():
+    model = mlp(3, width=6, input_dim=4, branch_layers=2)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+
+    def scaled(block):
+        return Residual.from_config({**block.join.get_config(), "alpha": 0.0})
+
+    skipped = map_joins(model, scaled)
+    # alpha = 0 removes every branch: y = head(input_proj(x)).
+    h = model.get_layer("input_proj")(x)
+    np.testing.assert_allclose(skipped(x), model.get_layer("head")(h), rtol=1e-6, atol=1e-6)
+    assert skipped.get_layer("block2_1_dense") is model.get_layer("block2_1_dense")
+    assert [b.join.alpha for b in blocks_of(skipped)] == [0.0, 0.0, 0.0]
+    assert [b.join.alpha for b in blocks_of(model)] == [1.0, 1.0, 1.0]
+    kept = map_joins(model, lambda block: None)
+    np.testing.assert_allclose(kept(x), model(x), rtol=1e-6)
+
+
+def test_old_spellings_warn_and_still_work():
+    inputs = keras.Input((8, 8, 16))
+    with pytest.warns(DeprecationWarning, match="residual="):
+        y = basic_block(inputs, 16, plain=True, name="p")
+    assert blocks_of(keras.Model(inputs, y))[0].residual is False
+    inputs = keras.Input((8, 8, 64))
+    with pytest.warns(DeprecationWarning, match="shortcut="):
+        y = bottleneck_block(inputs, 16, conv_shortcut=True, name="c")
+    assert "c_0_conv" in {la.name for la in keras.Model(inputs, y).layers}  # forced projection
+    with pytest.warns(DeprecationWarning, match="blocks_of"):
+        joins = blocks_module.residual_layers(_block_model(basic_block, filters=16))
+    assert len(joins) == 1 and isinstance(joins[0], Residual)

@@ -39,7 +39,7 @@ def test_cifar10_through_keras_loader(monkeypatch):
 
 
 def test_unknown_dataset():
-    with pytest.raises(ValueError, match="allowed: cifar10, digits, spirals, sine"):
+    with pytest.raises(ValueError, match="allowed: cifar10, digits, synthetic, spirals, sine"):
         data.load("mnist")
 
 
@@ -116,3 +116,11 @@ def test_stub_mode_replaces_cifar10_by_a_small_synthetic_set(monkeypatch):
 def test_synthetic_images_validate_size():
     with pytest.raises(ValueError, match="multiple of 4"):
         data.synthetic_images(8, 8, size=30)
+
+
+def test_synthetic_images_are_in_the_registry():
+    (xtr, ytr), (xte, yte) = data.load("synthetic", size=8, n=40, seed=1)
+    assert xtr.shape == (40, 8, 8, 3) and xte.shape == (512, 8, 8, 3)
+    (again, _), _ = data.load("synthetic", size=8, n=40, seed=1)
+    np.testing.assert_array_equal(xtr, again)
+    assert "synthetic" in data.DATASETS

@@ -155,5 +155,23 @@ def test_broken_regions_raise(broken):
 def test_command_line_check(capsys):
     from resnet_tf.cli import main
 
-    assert main(["exercises", "build", "--check"]) == 0
+    assert main(["exercises", "build", "--check", "--root", str(ROOT)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_repository_root_is_explicit(tmp_path, monkeypatch):
+    from resnet_tf.exercises import generate
+
+    monkeypatch.delenv(generate.ROOT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=generate.ROOT_ENV):
+        generate.repository_root()
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "01_x.py").write_text("# %%\n")
+    assert generate.repository_root() == tmp_path.resolve()  # the current directory
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv(generate.ROOT_ENV, str(tmp_path))
+    assert [p.name for p in masters()] == ["01_x.py"]
+    assert masters(ROOT) == MASTERS  # an argument wins over the environment

@@ -1,5 +1,7 @@
 """resnet_tf.layers: fused batch norm, option-A shortcut, residual join, highway gate."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -71,7 +73,7 @@ def test_residual_join_variants():
     x, f = _images((4, 3, 3, 2), 1), _images((4, 3, 3, 2), 2)
     np.testing.assert_allclose(Residual()([x, f]), x + f, rtol=1e-6)
     np.testing.assert_allclose(Residual(alpha=0.3, beta=0.2)([x, f]), 0.8 * x + 0.3 * f, rtol=1e-5)
-    np.testing.assert_allclose(Residual(identity=False)([x, f]), f)
+    np.testing.assert_allclose(Residual(residual=False)([x, f]), f)
     lesioned = Residual()
     lesioned.lesioned = True
     np.testing.assert_array_equal(lesioned([x, f]), x)
@@ -124,3 +126,26 @@ def test_every_layer_round_trips_through_a_keras_file(tmp_path):
     np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0),
                                atol=1e-6)
     assert loaded.get_layer("join").get_config()["survival_probability"] == 0.8
+
+
+def test_residual_records_its_block_and_the_old_keyword_warns():
+    assert Residual(name="stage1_block2_add").block == "stage1_block2"
+    assert Residual(name="b_out", block="custom").block == "custom"
+    config = Residual(residual=False, name="x_out").get_config()
+    assert config["block"] == "x" and config["residual"] is False
+    with pytest.warns(DeprecationWarning, match="residual="):
+        old = Residual(identity=False)
+    assert old.residual is False
+    with pytest.warns(DeprecationWarning, match="Residual.residual"):
+        assert old.identity is False
+
+
+def test_saving_a_model_reads_no_deprecated_attribute(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Residual(name="j_add")([inputs, keras.layers.Dense(3)(inputs)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="__array__ implementation")
+        model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("j_add").block == "j"

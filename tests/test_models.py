@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from resnet_tf import models
+from resnet_tf.blocks import blocks_of
 
 PAPER_COUNTS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
@@ -62,9 +63,32 @@ def test_wrong_input_shape_at_call_time():
         model(np.zeros((1, 16, 16, 3), "float32"))
 
 
-def test_build_by_name():
-    assert models.build("cifar_plain20").name == "cifar_plain20"
+@pytest.mark.parametrize(
+    "name", ["cifar_resnet20", "cifar_preact20", "cifar_plain20", "resnet20", "plain20"]
+)
+def test_build_names_round_trip(name):
+    model = models.build(name, width=2, input_shape=(8, 8, 3))
+    assert model.name == name
+    default = getattr(models, "cifar_plain" if "plain" in name else "cifar_resnet")
+    kwargs = {"preact": True} if "preact" in name else {}
+    if name.startswith("cifar_"):  # the constructors' default names round-trip too
+        assert default(20, width=2, input_shape=(8, 8, 3), **kwargs).name == name
+    assert len(blocks_of(model, residual_only=True)) == (0 if "plain" in name else 9)
+
+
+def test_build_imagenet_names_round_trip():
+    for name in models.NAMED_MODELS:
+        assert models.NAMED_MODELS[name].__name__ == name
+    assert models.build("resnet18", input_shape=(32, 32, 3)).name == "resnet18"
     assert models.build("cifar_preact56").get_layer("post_bn") is not None
+    with pytest.raises(ValueError, match="resnet<6n\\+2>"):
+        models.build("vgg16")
+
+
+def test_plain_keyword_is_deprecated():
+    with pytest.warns(DeprecationWarning, match="residual="):
+        model = models.cifar_resnet(8, width=2, input_shape=(8, 8, 3), plain=True)
+    assert model.name == "cifar_plain8"
 
 
 @pytest.mark.parametrize(

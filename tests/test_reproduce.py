@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from resnet_tf import data
 from resnet_tf.cli import main
 from resnet_tf.reproduce import RunExistsError, Table6Config, paper, pipeline, recipe, run_table6
 from resnet_tf.reproduce.runner import read_log
@@ -159,9 +160,19 @@ def test_eval_batches_divide_the_test_set():
 
 
 def test_synthetic_data_shapes():
-    (xtr, ytr), (xte, yte) = pipeline.synthetic(64, 32)
+    with pytest.warns(DeprecationWarning, match="data.synthetic_images"):
+        (xtr, ytr), (xte, yte) = pipeline.synthetic(64, 32)
     assert xtr.shape == (64, 32, 32, 3) and xte.shape == (32, 32, 32, 3)
     assert ytr.dtype == np.int32 and set(ytr) <= set(range(10))
+
+
+def test_the_reproduction_reads_the_package_registry():
+    ((xtr, _), _), flip = pipeline.load("synthetic", seed=3)
+    (raw, _), _ = data.load("synthetic", seed=3)
+    np.testing.assert_allclose(xtr, data.standardize(raw)[0])
+    assert flip and set(pipeline.DATASETS) <= set(data.DATASETS)
+    with pytest.raises(ValueError, match="allowed: cifar10, digits, synthetic"):
+        pipeline.load("spirals")
 
 
 # --- the command, end to end -----------------------------------------------------------

@@ -32,6 +32,22 @@ def test_compile_reads_logits_or_probabilities():
     assert probs.optimizer.momentum == 0.9 and probs.optimizer.l2 == 1e-4
 
 
+def test_compile_takes_a_schedule_object_and_the_reproduction_uses_it():
+    from resnet_tf.reproduce import recipe
+
+    custom = keras.optimizers.schedules.PiecewiseConstantDecay([5], [0.2, 0.02])
+    model = training.compile_model(models.mlp(1, output_dim=3), 10, 1, schedule=custom,
+                                   nesterov=True, steps_per_execution=2)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.2)  # custom(0)
+    assert model.optimizer.nesterov is True
+    plan = recipe.plan(1000, per_replica_batch=32, epochs=2, fast=True)
+    net = recipe.compile_for(models.mlp(1, output_dim=3), plan)
+    assert isinstance(net.optimizer, training.CoupledSGD) and net.optimizer.nesterov
+    assert float(net.optimizer.learning_rate) == pytest.approx(
+        float(recipe.ReproSchedule.from_plan(plan)(0)))
+    assert isinstance(net.loss, training.SmoothedCrossEntropy) and net.loss.from_logits
+
+
 def test_label_smoothing_loss():
     loss = training.SmoothedCrossEntropy(0.1, from_logits=False)
     value = float(loss(np.array([0]), np.array([[0.9, 0.05, 0.05]], "float32")))

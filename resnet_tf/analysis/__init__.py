@@ -11,7 +11,7 @@ Modules, by what they hold:
 - :mod:`.variation`  total variation of 1-D maps and the residual bounds
 - :mod:`.gates`      highway gates and the shortcut / branch split of the gradient
 - :mod:`.flops`      parameters and multiply-adds
-- :mod:`.graph`      finding blocks in a functional model
+- :mod:`.graph`      helpers shared by the analyses (blocks: :func:`resnet_tf.blocks.blocks_of`)
 """
 
 from .alignment import AlignmentLogger, cosine_similarity, residual_alignment
@@ -30,7 +30,7 @@ from .gradients import (
     block_gradient_norms,
     layer_gradient_norms,
 )
-from .graph import Block, find_blocks, select_blocks
+from .graph import Block, blocks_of, find_blocks, select_blocks
 from .jacobian import (
     block_jacobian,
     block_jacobian_eigenvalues,
@@ -68,7 +68,8 @@ from .variation import function_total_variation, residual_tv_bounds, sample, tot
 __all__ = [
     "AlignmentLogger", "Block", "GradientNormLogger", "accuracy", "activation_gradient_norms",
     "activation_variance", "basic_block_cost", "block_costs", "block_gradient_norms",
-    "block_jacobian", "block_jacobian_eigenvalues", "bottleneck_block_cost", "branch_layers",
+    "block_jacobian", "block_jacobian_eigenvalues", "blocks_of", "bottleneck_block_cost",
+    "branch_layers",
     "cosine_similarity", "count_macs", "evaluate", "find_blocks", "function_total_variation",
     "gradient_by_path_length", "highway_gate_statistics", "input_output_jacobian", "jacobian",
     "jacobian_singular_values", "jacobian_spectral_norm", "layer_costs", "layer_gradient_norms",

@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .graph import block_of, find_blocks
+from ..maths import basic_block_cost, bottleneck_block_cost  # noqa: F401 (numpy, re-exported)
+from .graph import block_of, blocks_of
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
@@ -43,7 +44,7 @@ def layer_costs(model: keras.Model) -> pd.DataFrame:
     Columns: ``layer``, ``type``, ``block`` (``None`` outside blocks), ``params``
     (all weights, trainable or not), ``macs``.
     """
-    names = [b.name for b in find_blocks(model)]
+    names = [b.name for b in blocks_of(model)]
     rows = [
         {
             "layer": la.name,
@@ -73,30 +74,3 @@ def count_macs(model: keras.Model) -> int:
     return int(layer_costs(model)["macs"].sum())
 
 
-def _out(size: int, stride: int) -> int:
-    return -(-size // stride)
-
-
-def basic_block_cost(
-    c_in: int, c_out: int, height: int, width: int, stride: int = 1
-) -> dict:
-    r"""Closed-form cost of a basic block's two 3x3 convolutions (no bias, BN or shortcut).
-
-    :math:`P = 9 C_{in} C_{out} + 9 C_{out}^2`, :math:`\mathrm{MACs} = H' W' P`
-    with :math:`H' = \lceil H/s \rceil, W' = \lceil W/s \rceil`.
-    """
-    params = 9 * c_in * c_out + 9 * c_out * c_out
-    return {"params": params, "macs": _out(height, stride) * _out(width, stride) * params}
-
-
-def bottleneck_block_cost(
-    c_in: int, c_mid: int, c_out: int, height: int, width: int, stride: int = 1
-) -> dict:
-    r"""Closed-form cost of a bottleneck's 1x1, 3x3, 1x1 convolutions (no bias, BN, shortcut).
-
-    :math:`P = C_{in} C_{mid} + 9 C_{mid}^2 + C_{mid} C_{out}`; with the stride on the
-    first 1x1 (Keras layout) every product runs at :math:`H' W'`, so
-    :math:`\mathrm{MACs} = H' W' P`.
-    """
-    params = c_in * c_mid + 9 * c_mid * c_mid + c_mid * c_out
-    return {"params": params, "macs": _out(height, stride) * _out(width, stride) * params}

@@ -15,7 +15,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..layers import HighwayGate
-from .graph import as_batch, find_blocks, tensors_and_loss
+from .graph import as_batch, blocks_of, tensors_and_loss
 
 
 def _norm(t) -> float:
@@ -33,7 +33,7 @@ def highway_gate_statistics(model: keras.Model, x) -> pd.DataFrame:
     gates = [la for la in model.layers if isinstance(la, HighwayGate)]
     if not gates:
         raise ValueError(f"{model.name} has no HighwayGate layers")
-    carries = [g._inbound_nodes[0].input_tensors[0] for g in gates]
+    carries = [g.input[0] for g in gates]
     values = keras.Model(model.inputs[0], carries)(as_batch(x), training=False)
     values = values if isinstance(values, (list, tuple)) else [values]
     rows = []
@@ -68,7 +68,7 @@ def shortcut_gradient_share(model: keras.Model, x, y, loss=None) -> pd.DataFrame
     :math:`\lVert g\rVert` at the join output and ``share`` =
     shortcut / (shortcut + branch). Norms are over the whole batch tensor.
     """
-    blocks = find_blocks(model)
+    blocks = blocks_of(model)
     if not blocks:
         raise ValueError(f"{model.name} has no residual or highway blocks")
     tensors = []

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .graph import ProbeRecorder, block_of, find_blocks, tensors_and_loss
+from .graph import ProbeRecorder, block_of, blocks_of, tensors_and_loss
 
 
 def _norm(tensor) -> float:
@@ -35,7 +35,7 @@ def layer_gradient_norms(
     weighted = [layer for layer in model.layers if layer.trainable_weights]
     variables = [v for layer in weighted for v in layer.trainable_weights]
     _, _, _, grads = tensors_and_loss(model, [], x, y, loss, training, watch=variables)
-    names = [b.name for b in find_blocks(model)]
+    names = [b.name for b in blocks_of(model)]
     rows, i = [], 0
     for depth, layer in enumerate(weighted, start=1):
         k = len(layer.trainable_weights)
@@ -93,7 +93,7 @@ def block_gradient_norms(
     ``{block}_*``. Columns: ``block``, ``index`` (1-based depth), those three,
     and ``residual`` (False for plain twins).
     """
-    blocks = find_blocks(model)
+    blocks = blocks_of(model)
     if not blocks:
         raise ValueError(
             f"{model.name} has no residual/plain blocks (no Residual or HighwayGate join); "

@@ -1,105 +1,27 @@
-"""Where the blocks of a functional Keras model are, and helpers shared by the analyses.
+"""Helpers shared by the analyses: the block a layer belongs to, losses, probe callbacks.
 
-A block is found through its join layer: a :class:`~resnet_tf.layers.Residual`
-(named ``{block}_add`` by :mod:`resnet_tf.blocks`) or a
-:class:`~resnet_tf.layers.HighwayGate`. Its layers are the ones whose names start
-with ``{block}_``; its input is reached by walking back from the shortcut tensor
-through those layers, and its output is ``{block}_out`` when a post-activation
-follows the join, otherwise the join itself.
+The blocks themselves are :func:`resnet_tf.blocks.blocks_of` (re-exported here with
+:class:`~resnet_tf.blocks.Block` and :func:`~resnet_tf.blocks.select_blocks`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..layers import HighwayGate, Residual
-
-
-@dataclass(frozen=True)
-class Block:
-    """One residual (or highway, or plain-twin) block of a functional model."""
-
-    name: str
-    join: keras.layers.Layer
-    input: object  # KerasTensor entering the block
-    output: object  # KerasTensor leaving the block
-    shortcut: object  # first input of the join
-    branch: object  # second input of the join (F(x), or H(x) for highway)
-
-    @property
-    def residual(self) -> bool:
-        """True when an identity/projection shortcut is added (not a plain twin)."""
-        return not isinstance(self.join, Residual) or self.join.identity
-
-    @property
-    def same_shape(self) -> bool:
-        """True when the block maps a tensor to one of the same shape."""
-        return tuple(self.input.shape[1:]) == tuple(self.output.shape[1:])
-
-
-def _producer(tensor):
-    history = tensor._keras_history
-    return history.operation, history.node_index
-
-
-def _trace_block_input(tensor, prefix: str):
-    """Walk back from ``tensor`` through single-input layers named ``prefix*``."""
-    while True:
-        op, node_index = _producer(tensor)
-        if isinstance(op, keras.layers.InputLayer) or not op.name.startswith(prefix):
-            return tensor
-        inputs = op._inbound_nodes[node_index].input_tensors
-        if len(inputs) != 1:
-            return tensor
-        tensor = inputs[0]
-
-
-def block_name(layer: keras.layers.Layer) -> str:
-    """The block a join layer closes: its name without the ``_add`` suffix."""
-    return layer.name[: -len("_add")] if layer.name.endswith("_add") else layer.name
+from .. import _deprecation
+from ..blocks import Block, blocks_of, select_blocks  # noqa: F401 (re-exported)
 
 
 def find_blocks(model: keras.Model) -> list[Block]:
-    """Every block of ``model`` in graph order, found through its join layer.
-
-    Works on functional models (including every model of :mod:`resnet_tf.models`).
-    """
-    blocks = []
-    names = {layer.name for layer in model.layers}
-    for layer in model.layers:
-        if not isinstance(layer, (Residual, HighwayGate)):
-            continue
-        name = block_name(layer)
-        shortcut, branch = layer._inbound_nodes[0].input_tensors
-        output = layer.output
-        if f"{name}_out" in names:
-            output = model.get_layer(f"{name}_out").output
-        start = _trace_block_input(shortcut, f"{name}_")
-        blocks.append(Block(name, layer, start, output, shortcut, branch))
-    return blocks
-
-
-def select_blocks(model: keras.Model, names: Sequence[str] | None = None) -> list[Block]:
-    """The blocks called ``names`` (all blocks when ``None``); ``ValueError`` for unknown ones."""
-    blocks = find_blocks(model)
-    if names is None:
-        return blocks
-    if isinstance(names, str):
-        names = [names]
-    by_name = {b.name: b for b in blocks}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise ValueError(
-            f"{model.name} has no block(s) {missing}; its blocks are {list(by_name) or 'none'}"
-        )
-    return [by_name[n] for n in names]
+    """Deprecated spelling of :func:`resnet_tf.blocks.blocks_of`."""
+    _deprecation.warn("analysis.find_blocks", "resnet_tf.blocks.blocks_of")
+    return blocks_of(model)
 
 
 def block_of(layer_name: str, block_names: Sequence[str]) -> str | None:

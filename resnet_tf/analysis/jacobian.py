@@ -15,7 +15,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ..layers import BatchNorm, Residual
-from .graph import Block, as_batch, find_blocks, select_blocks
+from ..maths import singular_values, spectral_norm  # noqa: F401 (numpy, re-exported)
+from .graph import Block, as_batch, blocks_of, select_blocks
 
 
 def _single(x) -> tf.Tensor:
@@ -43,11 +44,6 @@ def jacobian(f: Callable, x) -> np.ndarray:
 def input_output_jacobian(model: keras.Model, x, training: bool = False) -> np.ndarray:
     r""":math:`\partial\, \mathrm{model}(x) / \partial x` at one example (inference mode)."""
     return jacobian(lambda t: model(t, training=training), x)
-
-
-def singular_values(matrix) -> np.ndarray:
-    r"""Singular values :math:`\sigma_1 \ge \sigma_2 \ge \dots` of a matrix (by SVD)."""
-    return np.linalg.svd(np.asarray(matrix, dtype="float64"), compute_uv=False)
 
 
 def jacobian_singular_values(model: keras.Model, x) -> np.ndarray:
@@ -85,7 +81,7 @@ def block_jacobian_eigenvalues(
     """
     frames = []
     chosen = select_blocks(model, blocks)
-    for index, b in enumerate(find_blocks(model), start=1):
+    for index, b in enumerate(blocks_of(model), start=1):
         if b.name not in {c.name for c in chosen} or not b.same_shape:
             continue
         eig = np.linalg.eigvals(block_jacobian(model, x, b.name, branch=branch))
@@ -105,30 +101,6 @@ def block_jacobian_eigenvalues(
     if not frames:
         raise ValueError(f"{model.name} has no shape-preserving blocks to analyse")
     return pd.concat(frames, ignore_index=True)
-
-
-def spectral_norm(matrix, n_iter: int = 100, tol: float = 1e-10, seed: int = 0) -> float:
-    r"""Largest singular value :math:`\lVert A\rVert_2` by power iteration on :math:`A^\top A`.
-
-    :math:`v \leftarrow A^\top A v / \lVert A^\top A v\rVert`, and
-    :math:`\sigma_1 \approx \lVert A v\rVert` once :math:`v` has settled.
-    """
-    a = np.asarray(matrix, dtype="float64")
-    a = a.reshape(a.shape[0], -1) if a.ndim != 2 else a
-    v = np.random.default_rng(seed).standard_normal(a.shape[1])
-    v /= np.linalg.norm(v)
-    sigma = 0.0
-    for _ in range(n_iter):
-        w = a.T @ (a @ v)
-        norm = np.linalg.norm(w)
-        if norm == 0.0:
-            return 0.0
-        v = w / norm
-        new = float(np.linalg.norm(a @ v))
-        if abs(new - sigma) <= tol * max(new, 1.0):
-            return new
-        sigma = new
-    return sigma
 
 
 def jacobian_spectral_norm(
@@ -208,16 +180,24 @@ def layer_lipschitz(layer: keras.layers.Layer, n_iter: int = 50) -> float:
 def branch_layers(model: keras.Model, block: str) -> list[keras.layers.Layer]:
     """The layers of a block's residual branch, from its input to the join, in order."""
     (b,) = select_blocks(model, [block])
+    producers = {}
+    for layer in model.layers:
+        try:
+            producers[id(layer.output)] = layer
+        except (AttributeError, ValueError):  # shared layers have no single output
+            continue
     chain, tensor = [], b.branch
     while tensor is not b.input:
-        op = tensor._keras_history.operation
-        if isinstance(op, keras.layers.InputLayer):
+        op = producers.get(id(tensor))
+        if op is None or isinstance(op, keras.layers.InputLayer):
             raise ValueError(f"branch of {block!r} does not start at the block input")
-        inputs = op._inbound_nodes[tensor._keras_history.node_index].input_tensors
-        if len(inputs) != 1:
-            raise ValueError(f"branch of {block!r} is not a chain of single-input layers")
+        inputs = op.input
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != 1:
+                raise ValueError(f"branch of {block!r} is not a chain of single-input layers")
+            inputs = inputs[0]
         chain.append(op)
-        tensor = inputs[0]
+        tensor = inputs
     return chain[::-1]
 
 
@@ -244,12 +224,12 @@ def lipschitz_bounds(model: keras.Model, n_iter: int = 50) -> pd.DataFrame:
     (running product: the bound for the stack up to that block).
     """
     rows = []
-    for b in find_blocks(model):
+    for b in blocks_of(model):
         if not isinstance(b.join, Residual) or b.shortcut is not b.input:
             continue
         lip = float(np.prod([layer_lipschitz(la, n_iter) for la in branch_layers(model, b.name)]))
         j = b.join
-        block_lip = (1.0 - j.beta) + j.alpha * lip if j.identity else j.alpha * lip
+        block_lip = (1.0 - j.beta) + j.alpha * lip if j.residual else j.alpha * lip
         rows.append({"block": b.name, "branch_lipschitz": lip, "block_lipschitz": block_lip})
     frame = pd.DataFrame(rows, columns=["block", "branch_lipschitz", "block_lipschitz"])
     frame["cumulative"] = np.cumprod(frame["block_lipschitz"].to_numpy(dtype="float64"))

@@ -18,13 +18,22 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .. import _deprecation
 from ..layers import Residual
-from .graph import as_batch, find_blocks, select_blocks
+from .graph import as_batch, blocks_of, select_blocks
+
+
+def _lesionable(model: keras.Model) -> list[str]:
+    """Names of the blocks that can be removed: a ``Residual`` join and same input/output shape."""
+    return [b.name for b in blocks_of(model) if isinstance(b.join, Residual) and b.same_shape]
 
 
 def lesionable_blocks(model: keras.Model) -> list[str]:
-    """Names of the blocks that can be removed: a ``Residual`` join and same input/output shape."""
-    return [b.name for b in find_blocks(model) if isinstance(b.join, Residual) and b.same_shape]
+    """Deprecated: ``[b.name for b in blocks_of(model) if b.same_shape]`` (Residual joins)."""
+    _deprecation.warn(
+        "analysis.lesionable_blocks", "[b.name for b in blocks_of(model) if b.same_shape]"
+    )
+    return _lesionable(model)
 
 
 @contextlib.contextmanager
@@ -105,8 +114,8 @@ def lesion_accuracy(
     ``index = 0``, is the intact model. Columns: ``block``, ``index``, ``accuracy``,
     ``drop`` (intact minus lesioned).
     """
-    names = lesionable_blocks(model) if blocks is None else list(blocks)
-    order = {b.name: i for i, b in enumerate(find_blocks(model), start=1)}
+    names = _lesionable(model) if blocks is None else list(blocks)
+    order = {b.name: i for i, b in enumerate(blocks_of(model), start=1)}
     base = evaluate(model, x, y, metric, batch_size)
     rows = [{"block": "none", "index": 0, "accuracy": base}]
     for name in names:
@@ -137,7 +146,7 @@ def random_lesion_accuracy(
     ones); ``k = 0`` and ``k`` = all blocks have a single outcome and get one trial.
     Columns: ``k``, ``trial``, ``blocks`` (the removed names), ``accuracy``.
     """
-    pool = lesionable_blocks(model) if blocks is None else list(blocks)
+    pool = _lesionable(model) if blocks is None else list(blocks)
     rng = np.random.default_rng(seed)
     rows = []
     for k in ks:

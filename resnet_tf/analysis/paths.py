@@ -21,6 +21,8 @@ import pandas as pd
 import tensorflow as tf
 from scipy import stats
 
+from .. import _deprecation
+from ..blocks import blocks_of, map_joins
 from ..layers import Residual
 from .graph import as_batch, resolve_loss
 
@@ -71,24 +73,27 @@ def _routed_model(model: keras.Model) -> tuple[keras.Model, dict[str, _RoutedRes
     """A twin of ``model`` sharing its weights, with routable joins (cached per model)."""
     if model not in _ROUTED:
 
-        def clone(layer):
-            if isinstance(layer, Residual):
-                return _RoutedResidual.from_config(layer.get_config())
-            return layer
+        def routable(block):
+            if isinstance(block.join, Residual):
+                return _RoutedResidual.from_config(block.join.get_config())
+            return None
 
-        twin = keras.models.clone_model(model, clone_function=clone)
-        joins = {la.name: la for la in twin.layers if isinstance(la, _RoutedResidual)}
+        twin = map_joins(model, routable)
+        joins = {la.block: la for la in twin.layers if isinstance(la, _RoutedResidual)}
         _ROUTED[model] = (twin, joins)
     return _ROUTED[model]
 
 
+def _residual_names(model: keras.Model) -> list[str]:
+    return [b.name for b in blocks_of(model, residual_only=True) if isinstance(b.join, Residual)]
+
+
 def residual_blocks(model: keras.Model) -> list[str]:
-    """Names of the blocks with a shortcut (the ones that split paths), in order."""
-    return [
-        la.name[: -len("_add")] if la.name.endswith("_add") else la.name
-        for la in model.layers
-        if isinstance(la, Residual) and la.identity
-    ]
+    """Deprecated: ``[b.name for b in blocks_of(model, residual_only=True)]``."""
+    _deprecation.warn(
+        "analysis.residual_blocks", "[b.name for b in blocks_of(model, residual_only=True)]"
+    )
+    return _residual_names(model)
 
 
 def path_gradient(
@@ -102,14 +107,13 @@ def path_gradient(
     Summed over all subsets :math:`S` this is the full input gradient.
     """
     twin, joins = _routed_model(model)
-    names = residual_blocks(model)
+    names = _residual_names(model)
     through = set(through)
     unknown = through - set(names)
     if unknown:
         raise ValueError(f"unknown residual blocks {sorted(unknown)}; blocks are {names}")
     for name in names:
-        key = f"{name}_add" if f"{name}_add" in joins else name
-        joins[key].route = "branch" if name in through else "skip"
+        joins[name].route = "branch" if name in through else "skip"
     loss_fn = resolve_loss(model, y, loss)
     x = as_batch(x)
     try:
@@ -140,7 +144,7 @@ def gradient_by_path_length(
     the gradient that paths of that length carry. Columns: ``length``, ``grad_norm``,
     ``grad_std``, ``paths``, ``total``.
     """
-    names = residual_blocks(model)
+    names = _residual_names(model)
     n = len(names)
     if n == 0:
         raise ValueError(f"{model.name} has no residual blocks")

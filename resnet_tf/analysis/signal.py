@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .graph import as_batch, find_blocks
+from .graph import as_batch, blocks_of
 
 
 def activation_variance(
@@ -35,7 +35,7 @@ def activation_variance(
         tensors = [model.get_layer(n).output for n in layers]
         names = list(layers)
     else:
-        blocks = find_blocks(model)
+        blocks = blocks_of(model)
         if blocks:
             tensors, names = [b.output for b in blocks], [b.name for b in blocks]
         else:
@@ -90,7 +90,7 @@ def signal_propagation(
         branch_layers=branch_layers,
         alpha=alpha,
     )
-    blocks = find_blocks(model)
+    blocks = blocks_of(model)
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((samples, width)), dtype="float32")
     direction = tf.constant(rng.standard_normal((samples, width)), dtype="float32")

@@ -13,14 +13,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-
-def total_variation(values) -> float:
-    r"""Total variation of samples on a grid: :math:`\sum_i |v_{i+1} - v_i|`.
-
-    For a 2-D array (grid points x outputs) the output components are summed.
-    """
-    v = np.asarray(values, dtype="float64")
-    return float(np.sum(np.abs(np.diff(v, axis=0))))
+from ..maths import total_variation  # noqa: F401 (numpy, re-exported)
 
 
 def sample(f: Callable, a: float = 0.0, b: float = 1.0, n: int = 1001) -> tuple:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
 import sys
 import textwrap
@@ -39,7 +40,33 @@ BEGIN_PROMPT, END_PROMPT = "# BEGIN PROMPT", "# END PROMPT"
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 CODE_PROMPT = "...  # YOUR ANSWER HERE"
 MARKDOWN_PROMPT = "**Your answer:** _replace this line with your reasoning._"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT_ENV = "RESNET_TF_ROOT"
+
+
+def repository_root(root: str | Path | None = None) -> Path:
+    """The course repository holding ``solutions/`` and ``exercises/``.
+
+    ``root`` when given, else the environment variable ``RESNET_TF_ROOT``, else the
+    current directory. ``FileNotFoundError`` when the folder has no ``solutions/``.
+    """
+    chosen = root if root is not None else os.environ.get(ROOT_ENV) or Path.cwd()
+    path = Path(chosen).expanduser().resolve()
+    if not (path / "solutions").is_dir():
+        raise FileNotFoundError(
+            f"{path} has no solutions/ folder: pass the course repository's root "
+            f"(--root, or the root argument) or set {ROOT_ENV}"
+        )
+    return path
+
+
+def __getattr__(name: str):
+    if name == "ROOT":  # the former module constant
+        from .. import _deprecation
+
+        _deprecation.warn("resnet_tf.exercises.generate.ROOT",
+                          "resnet_tf.exercises.generate.repository_root()")
+        return repository_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _INLINE_MD = re.compile(re.escape(MD_BEGIN) + r".*?" + re.escape(MD_END))
 _ONE_LINE = re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=.*#\s*SOLUTION\s*$")
@@ -178,9 +205,9 @@ def exercise_source(master_text: str, name: str) -> str:
     return text.replace(colab_url(f"solutions/{name}.ipynb"), colab_url(f"exercises/{name}.ipynb"))
 
 
-def masters(root: Path = ROOT) -> list[Path]:
-    """The master notebook sources: ``solutions/*.py``."""
-    return sorted((root / "solutions").glob("*.py"))
+def masters(root: str | Path | None = None) -> list[Path]:
+    """The master notebook sources: ``solutions/*.py`` under :func:`repository_root`."""
+    return sorted((repository_root(root) / "solutions").glob("*.py"))
 
 
 def _cells(notebook) -> list[tuple[str, str]]:
@@ -197,7 +224,7 @@ def _notebook_from_text(text: str):
     return notebook
 
 
-def build(root: Path = ROOT, check: bool = False, execute: bool = False,
+def build(root: str | Path | None = None, check: bool = False, execute: bool = False,
           echo: bool = True) -> list[str]:
     """Write (or, with ``check``, compare) ``exercises/`` from ``solutions/``.
 
@@ -207,6 +234,7 @@ def build(root: Path = ROOT, check: bool = False, execute: bool = False,
     """
     import nbformat
 
+    root = repository_root(root)
     problems: list[str] = []
     to_run: list[Path] = []
     target_dir = root / "exercises"
@@ -254,9 +282,12 @@ def handler(args: argparse.Namespace) -> int:
     if args.action != "build":
         print(f"unknown action {args.action!r}; use: build", file=sys.stderr)
         return 2
-    root = Path(args.root).resolve()
     try:
+        root = repository_root(args.root)
         changed = build(root, check=args.check, execute=args.execute)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
     except RegionError as error:
         print(f"error in a master notebook: {error}", file=sys.stderr)
         return 1
@@ -282,5 +313,6 @@ def register(subparsers) -> None:
                         help="write nothing; exit 1 when exercises/ is out of date")
     parser.add_argument("--execute", action="store_true",
                         help="also run the exercise notebooks whose cells changed")
-    parser.add_argument("--root", default=str(ROOT), help="repository root (default: this one)")
+    parser.add_argument("--root", default=None,
+                        help=f"repository root (default: ${ROOT_ENV}, else the current directory)")
     parser.set_defaults(func=handler)

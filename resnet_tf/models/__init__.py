@@ -25,7 +25,7 @@ __all__ = [
     "NAMED_MODELS",
 ]
 
-# Short names for the command line: cifar_resnet20, cifar_plain56, resnet50, ...
+# The ImageNet models by name; build() also reads the CIFAR names (cifar_resnet20, ...).
 NAMED_MODELS = {
     "resnet18": ResNet18, "resnet34": ResNet34, "resnet50": ResNet50,
     "resnet101": ResNet101, "resnet152": ResNet152, "resnet50v2": ResNet50V2,
@@ -34,20 +34,30 @@ NAMED_MODELS = {
 
 
 def build(name: str, **kwargs) -> keras.Model:
-    """Build a model by name: ``cifar_resnet<d>``, ``cifar_preact<d>``,
-    ``cifar_plain<d>`` (``d = 6n + 2``) or one of :data:`NAMED_MODELS`."""
+    """Build a model by name; the model's ``name`` is ``name`` (``build(n).name == n``).
+
+    Names: ``cifar_resnet<d>``, ``cifar_preact<d>``, ``cifar_plain<d>`` (``d = 6n + 2``),
+    the short ``resnet<d>`` / ``plain<d>`` of the CIFAR experiments (when ``d`` is not an
+    ImageNet depth), and the ImageNet models of :data:`NAMED_MODELS`. Other keyword
+    arguments go to the constructor. An unknown name raises ``ValueError`` listing the
+    allowed ones.
+    """
     key = name.lower()
+    kwargs.setdefault("name", key)
+    if key in NAMED_MODELS:
+        return NAMED_MODELS[key](**kwargs)
     for prefix, extra in (
         ("cifar_resnet", {}),
         ("cifar_preact", {"preact": True}),
-        ("cifar_plain", {"plain": True}),
+        ("cifar_plain", {"residual": False}),
+        ("resnet", {}),
+        ("plain", {"residual": False}),
     ):
         if key.startswith(prefix) and key[len(prefix):].isdigit():
             return cifar_resnet(int(key[len(prefix):]), **extra, **kwargs)
-    if key in NAMED_MODELS:
-        return NAMED_MODELS[key](**kwargs)
-    allowed = "cifar_resnet<6n+2>, cifar_preact<6n+2>, cifar_plain<6n+2>, " + ", ".join(
-        NAMED_MODELS
+    allowed = (
+        "cifar_resnet<6n+2>, cifar_preact<6n+2>, cifar_plain<6n+2>, resnet<6n+2>, "
+        "plain<6n+2>, " + ", ".join(NAMED_MODELS)
     )
     raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .. import _deprecation
 from ..blocks import basic_block, check_shortcut
 from ..layers import BatchNorm
 
@@ -32,7 +33,7 @@ def cifar_resnet(
     depth: int = 20,
     shortcut: str = "A",
     preact: bool = False,
-    plain: bool = False,
+    residual: bool = True,
     classes: int = 10,
     width: int = 16,
     zero_init_residual: bool = False,
@@ -42,6 +43,7 @@ def cifar_resnet(
     beta: float = 0.0,
     classifier_activation: str | None = "softmax",
     name: str | None = None,
+    plain: bool | None = None,
 ) -> keras.Model:
     r"""The CIFAR ResNet of depth ``6n + 2`` (or its plain twin).
 
@@ -50,7 +52,8 @@ def cifar_resnet(
         shortcut: ``"A"`` zero-padding (parameter-free) or ``"B"`` 1x1 projection
             where the shape changes; identity everywhere else.
         preact: pre-activation blocks (ResNet v2 ordering), with a final BN-ReLU.
-        plain: no shortcuts at all (the "plain" baseline of the paper).
+        residual: ``False`` drops every shortcut (the "plain" baseline of the paper;
+            ``plain=True`` is the deprecated spelling).
         classes: outputs of the classifier.
         width: channels of the first stage (16 in the paper); stages use
             ``width, 2 width, 4 width``.
@@ -60,7 +63,10 @@ def cifar_resnet(
             linearly from 1 at the first block to this value at the last.
         alpha, beta: the scaled residual ``y = (1 - beta) x + alpha F(x)``.
         classifier_activation: ``"softmax"`` or ``None`` for logits.
+        name: the model's name; by default the name :func:`resnet_tf.models.build`
+            reads back: ``cifar_resnet<d>``, ``cifar_preact<d>`` or ``cifar_plain<d>``.
     """
+    residual = _deprecation.keyword("plain", plain, "residual", residual, lambda p: not p)
     n = blocks_per_stage(depth)
     option = check_shortcut(shortcut)
     if not isinstance(width, int) or width <= 0:
@@ -72,7 +78,7 @@ def cifar_resnet(
             "input_shape must be (height, width, channels) with height and width >= 4, "
             f"e.g. (32, 32, 3); got {input_shape!r}"
         )
-    kind = "plain" if plain else ("preact_resnet" if preact else "resnet")
+    kind = "plain" if not residual else ("preact" if preact else "resnet")
     name = name or f"cifar_{kind}{depth}"
 
     inputs = keras.Input(shape=input_shape, name="image")
@@ -96,7 +102,7 @@ def cifar_resnet(
                 stride=stride,
                 shortcut=option,
                 preact=preact,
-                plain=plain,
+                residual=residual,
                 zero_init_residual=zero_init_residual,
                 survival_probability=p,
                 alpha=alpha,
@@ -116,4 +122,4 @@ def cifar_resnet(
 
 def cifar_plain(depth: int = 20, **kwargs) -> keras.Model:
     """The plain twin of :func:`cifar_resnet`: same layers, no shortcuts."""
-    return cifar_resnet(depth, plain=True, **kwargs)
+    return cifar_resnet(depth, residual=False, **kwargs)

@@ -105,19 +105,19 @@ def ResNet(
 
 def stack_bottleneck_v1(x, filters: int, blocks: int, stride1: int = 2, name: str = "stage"):
     """``blocks`` post-activation bottleneck blocks; the first projects and strides."""
-    x = bottleneck_block(x, filters, stride=stride1, conv_shortcut=True, name=f"{name}_block1")
+    x = bottleneck_block(x, filters, stride=stride1, name=f"{name}_block1")
     for i in range(2, blocks + 1):
-        x = bottleneck_block(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+        x = bottleneck_block(x, filters, name=f"{name}_block{i}")
     return x
 
 
 def stack_bottleneck_v2(x, filters: int, blocks: int, stride1: int = 2, name: str = "stage"):
     """``blocks`` pre-activation bottleneck blocks; the last one strides (Keras V2 layout)."""
-    x = bottleneck_block(x, filters, conv_shortcut=True, preact=True, name=f"{name}_block1")
+    x = bottleneck_block(x, filters, preact=True, name=f"{name}_block1")
     for i in range(2, blocks):
-        x = bottleneck_block(x, filters, conv_shortcut=False, preact=True, name=f"{name}_block{i}")
+        x = bottleneck_block(x, filters, preact=True, name=f"{name}_block{i}")
     return bottleneck_block(
-        x, filters, stride=stride1, conv_shortcut=False, preact=True, name=f"{name}_block{blocks}"
+        x, filters, stride=stride1, preact=True, name=f"{name}_block{blocks}"
     )
 
 

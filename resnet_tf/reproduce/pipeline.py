@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import data
+from .. import _deprecation, data
 
-DATASETS = ("cifar10", "digits", "synthetic")
+DATASETS = data.IMAGE_DATASETS
 
-
-def synthetic(n_train: int = 2048, n_test: int = 512, size: int = 32, classes: int = 10,
-              seed: int = 0):
-    """A learnable stand-in for CIFAR-10 (for tests).
-
-    See :func:`resnet_tf.data.synthetic_images`.
-    """
-    return data.synthetic_images(n_train, n_test, size, classes, seed)
+synthetic = _deprecation.renamed(
+    data.synthetic_images, "reproduce.pipeline.synthetic", "resnet_tf.data.synthetic_images"
+)
 
 
 def load(name: str = "cifar10", seed: int = 0):
@@ -38,12 +33,9 @@ def load(name: str = "cifar10", seed: int = 0):
     not a 3).
     """
     key = name.lower()
-    if key == "synthetic":
-        (xtr, ytr), (xte, yte) = synthetic(seed=seed)
-    elif key in ("cifar10", "digits"):
-        (xtr, ytr), (xte, yte) = data.load(key, seed=seed)
-    else:
+    if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+    (xtr, ytr), (xte, yte) = data.load(key, seed=seed)
     xtr, xte = data.standardize(xtr, xte)
     return ((xtr, ytr), (xte, yte)), key != "digits"
 

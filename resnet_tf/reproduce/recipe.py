@@ -31,7 +31,7 @@ import math
 import keras
 
 from .. import distribute
-from ..training import CoupledSGD, SmoothedCrossEntropy  # noqa: F401  (part of the recipe)
+from ..training import CoupledSGD, SmoothedCrossEntropy, compile_model  # noqa: F401
 from . import paper
 from .paper import PRECISIONS
 
@@ -233,26 +233,16 @@ def resolve_xla(xla: str | bool = "auto", device: str = "cpu", replicas: int = 1
 
 def compile_for(model: keras.Model, p: Plan, jit_compile: bool = False,
                 steps_per_execution: int = 1) -> keras.Model:
-    """Compile ``model`` (logits out) with :class:`CoupledSGD` and :class:`ReproSchedule`.
+    """Compile ``model`` (logits out) for the plan ``p``: the package's one compile,
+    :func:`resnet_tf.training.compile_model`, with :class:`ReproSchedule`.
 
-    Under a ``mixed_float16`` policy Keras wraps the optimizer in a
-    ``LossScaleOptimizer`` (dynamic loss scaling: the loss is multiplied by
-    :math:`S` before the backward pass and the gradients divided by :math:`S`,
-    :math:`S` halved on overflow and doubled after 2000 finite steps); this
-    function does it explicitly so the result does not depend on that default.
+    Under a ``mixed_float16`` policy the optimizer is a ``LossScaleOptimizer``
+    (dynamic loss scaling: the loss is multiplied by :math:`S` before the backward
+    pass and the gradients divided by :math:`S`, :math:`S` halved on overflow and
+    doubled after 2000 finite steps), set explicitly by ``compile_model``.
     """
-    optimizer = CoupledSGD(
-        l2=p.weight_decay, learning_rate=ReproSchedule.from_plan(p), momentum=p.momentum,
-        nesterov=p.nesterov,
+    return compile_model(
+        model, p.steps_per_epoch, p.epochs, momentum=p.momentum, weight_decay=p.weight_decay,
+        schedule=ReproSchedule.from_plan(p), label_smoothing=p.label_smoothing,
+        nesterov=p.nesterov, jit_compile=jit_compile, steps_per_execution=steps_per_execution,
     )
-    if keras.mixed_precision.global_policy().name == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    if p.label_smoothing:
-        loss = SmoothedCrossEntropy(p.label_smoothing, from_logits=True)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(
-        optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
-    return model

@@ -195,7 +195,7 @@ def train_one(
     """Train (or resume, or skip if done) one network; return its result dictionary."""
     import keras
 
-    from ..models import cifar_resnet
+    from ..models import build
     from ..runtime import seed_everything
     from ..training import fit
 
@@ -216,9 +216,9 @@ def train_one(
         _warn_if_deterministic(echo)
     seed_everything(config.seed, deterministic=not accelerated)
     with strategy.scope():
-        model = cifar_resnet(
-            depth, plain=plain, width=config.width, input_shape=x_train.shape[1:],
-            classes=int(y_train.max()) + 1, classifier_activation=None, name=name,
+        model = build(
+            name, width=config.width, input_shape=x_train.shape[1:],
+            classes=int(y_train.max()) + 1, classifier_activation=None,
         )
         recipe.compile_for(model, p, jit_compile=jit,
                            steps_per_execution=steps_per_call(steps_per_execution,

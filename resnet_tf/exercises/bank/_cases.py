@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def uniform(low: float, high: float):
     """A sampler of one float in ``[low, high)``."""
@@ -18,8 +16,3 @@ def integer(low: int, high: int):
 def joint(*samplers):
     """A case sampler returning one value from each sampler."""
     return lambda rng: tuple(s(rng) for s in samplers)
-
-
-def spectral_norm(matrix: np.ndarray) -> float:
-    """Largest singular value, :math:`\\lVert A \\rVert_2`."""
-    return float(np.linalg.norm(np.asarray(matrix, dtype=float), 2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...maths import basic_block_cost, bottleneck_block_cost
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -27,12 +28,12 @@ ASSIGNMENT = "block_design"
 # 3170003 ------------------------------------------------------------------------------
 def basic_params(c_in: int, c_out: int) -> int:
     """Reference: weights of two 3x3 convolutions c_in -> c_out -> c_out (no bias, no BN)."""
-    return 9 * c_in * c_out + 9 * c_out * c_out
+    return basic_block_cost(c_in, c_out, 1, 1)["params"]
 
 
 def bottleneck_params(c_in: int, c_mid: int, c_out: int) -> int:
     """Reference: weights of 1x1 (c_in -> c_mid), 3x3 (c_mid -> c_mid), 1x1 (c_mid -> c_out)."""
-    return c_in * c_mid + 9 * c_mid * c_mid + c_mid * c_out
+    return bottleneck_block_cost(c_in, c_mid, c_out, 1, 1)["params"]
 
 
 def _channels(rng):

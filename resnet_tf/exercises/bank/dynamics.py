@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ...maths import max_stable_step  # the reference: sup h with |1 + h lam| < 1
 from ..checkers import (
     Expression,
     Function,
@@ -84,12 +85,6 @@ register(Problem(
 
 
 # 3169653 ------------------------------------------------------------------------------
-def max_stable_step(lam) -> float:
-    """Reference: sup of h > 0 with |1 + h lam| < 1, i.e. -2 Re(lam) / |lam|^2 (0 if none)."""
-    lam = complex(lam)
-    return max(0.0, -2 * lam.real / abs(lam) ** 2) if lam != 0 else 0.0
-
-
 def _lambda_case(rng):
     return (complex(rng.uniform(-10, 1), rng.choice([0.0, rng.uniform(-10, 10)])),)
 
