@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 import types
 
 import matplotlib.pyplot as plt
@@ -21,18 +20,15 @@ def controls(widget) -> dict:
 
 
 def move(widget, **values):
-    """Set sliders (by description) and return the figure of the redraw, with its time."""
+    """Set sliders (by description) and return the figure of the last redraw."""
     sliders = controls(widget)
-    seconds = []
     for name, value in values.items():
         if sliders[name].value == value:
             continue  # no change, no redraw
         before = widget.result
-        start = time.perf_counter()
         sliders[name].value = value
-        seconds.append(time.perf_counter() - start)
         assert widget.result is not before, f"moving {name!r} did not redraw"
-    return widget.result, max(seconds, default=0.0)
+    return widget.result
 
 
 @pytest.fixture
@@ -61,14 +57,13 @@ def test_scalar_toy_slider_redraws_with_the_new_numbers(widgets):
     w = interactive.scalar_toy()
     assert isinstance(w, widgets.interactive)
     assert set(controls(w)) == {"a", "L"}
-    fig, seconds = move(w, a=0.5, L=20)
+    fig = move(w, a=0.5, L=20)
     ax = fig.axes[0]
     plain, residual = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
     assert len(plain) == 21 and plain[-1] == pytest.approx(0.5**20)
     assert residual[-1] == pytest.approx(1.5**20)
     assert "3325" in ax.get_title() and "L = 20" in ax.get_title()
-    assert seconds < 2.0
-    fig, _ = move(w, a=-0.01, L=100)
+    fig = move(w, a=-0.01, L=100)
     assert fig.axes[0].lines[1].get_ydata()[-1] == pytest.approx(0.99**100)
     assert "0.366" in fig.axes[0].get_title()
 
@@ -90,15 +85,14 @@ def test_euler_data_matches_the_closed_form():
 def test_euler_sliders_move_the_point_across_the_disc(widgets):
     w = interactive.euler_stability()
     assert set(controls(w)) == {"h", "Re λ", "Im λ", "blocks"}
-    fig, seconds = move(w, **{"Re λ": -1.0, "Im λ": 4.0, "h": 0.25})
+    fig = move(w, **{"Re λ": -1.0, "Im λ": 4.0, "h": 0.25})
     assert "1.250" in fig.axes[0].get_title() and "blows up" in fig.axes[1].get_title()
     assert "0.1176" in fig.axes[1].get_title()
-    assert seconds < 2.0
-    fig, _ = move(w, h=0.1)
+    fig = move(w, h=0.1)
     modulus = abs(1 + 0.1 * complex(-1, 4))
     assert "decays" in fig.axes[1].get_title()
     assert fig.axes[1].lines[0].get_ydata()[-1] == pytest.approx(modulus**30)
-    fig, _ = move(w, **{"Re λ": 0.5, "Im λ": 0.0})
+    fig = move(w, **{"Re λ": 0.5, "Im λ": 0.0})
     assert "no step is stable" in fig.axes[1].get_title()
 
 
@@ -157,14 +151,13 @@ def test_gradient_profile_identity_branch_and_depth():
 def test_gradient_profile_sliders(widgets):
     w = interactive.gradient_profile()
     assert set(controls(w)) == {"L", "alpha"}
-    fig, seconds = move(w, L=10, alpha=0.0)
+    fig = move(w, L=10, alpha=0.0)
     lines = fig.axes[0].lines
     assert len(lines[0].get_xdata()) == 11
     assert np.allclose(lines[1].get_ydata(), 1.0)
     assert "L = 10" in fig.axes[0].get_title()
-    assert seconds < 2.0
-    fig, seconds = move(w, L=200)
-    assert len(fig.axes[0].lines[0].get_xdata()) == 201 and seconds < 2.0
+    fig = move(w, L=200)
+    assert len(fig.axes[0].lines[0].get_xdata()) == 201
 
 
 # ------------------------------------------------------------------ (d) scaled residual
@@ -189,11 +182,10 @@ def test_scaled_residual_rejects_a_bad_lipschitz_constant():
 def test_scaled_residual_sliders(widgets):
     w = interactive.scaled_residual()
     assert set(controls(w)) == {"α", "β", "Lip(F)"}
-    fig, seconds = move(w, **{"Lip(F)": 2.0, "β": 0.5, "α": 0.2})
+    fig = move(w, **{"Lip(F)": 2.0, "β": 0.5, "α": 0.2})
     assert "non-expansive" in fig.axes[0].get_title() and "0.25" in fig.axes[0].get_title()
     assert fig.axes[1].lines[0].get_ydata()[-1] == pytest.approx(0.9**30)
-    assert seconds < 2.0
-    fig, _ = move(w, **{"α": 0.4})
+    fig = move(w, **{"α": 0.4})
     assert "expansive" in fig.axes[0].get_title() and "non-" not in fig.axes[0].get_title()
     assert fig.axes[1].lines[0].get_ydata()[-1] == pytest.approx(1.3**30)
 

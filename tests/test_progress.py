@@ -49,7 +49,7 @@ def test_step_seconds_times_a_few_steps_of_a_throwaway_model():
 
     seconds = progress.step_seconds(build, (x, y), batch_size=32, steps=4, warmup=2, force=True,
                                     lr=0.01)
-    assert len(built) == 1 and 0 < seconds < 5
+    assert len(built) == 1 and seconds > 0
     assert int(built[0].optimizer.iterations.numpy()) == 6
     with pytest.raises(ValueError, match="integers >= 1"):
         progress.step_seconds(build, (x, y), steps=0, force=True)
