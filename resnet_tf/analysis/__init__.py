@@ -11,10 +11,15 @@ Modules, by what they hold:
 - :mod:`.variation`  total variation of 1-D maps and the residual bounds
 - :mod:`.gates`      highway gates and the shortcut / branch split of the gradient
 - :mod:`.flops`      parameters and multiply-adds
+- :mod:`.receptive_field`  effective receptive field from input gradients
+- :mod:`.calibration`      reliability bins and expected calibration error
+- :mod:`.landscape`        filter-normalised loss-landscape slices and their curvature
+- :mod:`.weights`          layers whose kernels are identical (tied by a shared initializer)
 - :mod:`.graph`      helpers shared by the analyses (blocks: :func:`resnet_tf.blocks.blocks_of`)
 """
 
 from .alignment import AlignmentLogger, cosine_similarity, residual_alignment
+from .calibration import expected_calibration_error, reliability_bins
 from .flops import (
     basic_block_cost,
     block_costs,
@@ -45,6 +50,7 @@ from .jacobian import (
     singular_values,
     spectral_norm,
 )
+from .landscape import filter_normalized_direction, loss_slice, slice_curvature
 from .lesion import (
     accuracy,
     evaluate,
@@ -62,8 +68,10 @@ from .paths import (
     path_length_fraction,
     residual_blocks,
 )
+from .receptive_field import effective_receptive_field, input_gradient_map, rms_radius
 from .signal import activation_variance, signal_propagation
 from .variation import function_total_variation, residual_tv_bounds, sample, total_variation
+from .weights import tied_kernels
 
 __all__ = [
     "AlignmentLogger", "Block", "GradientNormLogger", "accuracy", "activation_gradient_norms",
@@ -79,4 +87,7 @@ __all__ = [
     "residual_blocks", "residual_lipschitz_bound", "residual_tv_bounds", "sample",
     "select_blocks", "shortcut_gradient_share", "signal_propagation", "singular_values",
     "spectral_norm", "total_variation",
+    "effective_receptive_field", "expected_calibration_error", "filter_normalized_direction",
+    "input_gradient_map", "loss_slice", "reliability_bins", "rms_radius", "slice_curvature",
+    "tied_kernels",
 ]
