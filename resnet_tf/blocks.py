@@ -29,7 +29,7 @@ import keras
 from keras import layers
 
 from . import _deprecation
-from .layers import BatchNorm, HighwayGate, Residual, ZeroPadShortcut
+from .layers import BatchNorm, HighwayGate, Residual, ZeroPadShortcut, initializer_for
 
 SHORTCUTS = ("A", "B")
 
@@ -52,7 +52,7 @@ def _conv(filters, kernel, strides, name, use_bias, kernel_initializer, padding=
         strides=strides,
         padding=padding,
         use_bias=use_bias,
-        kernel_initializer=kernel_initializer,
+        kernel_initializer=initializer_for(kernel_initializer, name),
         name=name,
     )
 
@@ -266,7 +266,10 @@ def dense_block(
         last = i == branch_layers
         act = activation if (not last or not residual) else None
         y = layers.Dense(
-            units, activation=act, kernel_initializer=kernel_initializer, name=f"{name}_{i}_dense"
+            units,
+            activation=act,
+            kernel_initializer=initializer_for(kernel_initializer, f"{name}_{i}_dense"),
+            name=f"{name}_{i}_dense",
         )(y)
     return _join(x, y, name, residual, alpha, beta, 1.0)
 

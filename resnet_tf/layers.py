@@ -15,6 +15,8 @@ Every layer here is registered with Keras (package ``resnet_tf``) and has a
 
 from __future__ import annotations
 
+import zlib
+
 import keras
 from keras import ops
 
@@ -39,6 +41,29 @@ def _fused_ok(layer: keras.layers.BatchNormalization, inputs, mask) -> bool:
     if any(config.get(option) for option in _UNFUSED_OPTIONS):
         return False
     return keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float16")
+
+
+def initializer_for(initializer, layer_name: str):
+    """Return an initializer that belongs to the layer ``layer_name`` alone.
+
+    A Keras 3 initializer *instance* keeps its seed, so one instance handed to
+    several layers fills every kernel of the same shape with the same numbers.
+    Strings, dicts and plain callables are returned unchanged (Keras makes a new
+    initializer per layer from them). An :class:`keras.initializers.Initializer`
+    is rebuilt from its config; a seed :math:`s` becomes
+    :math:`(s + \\mathrm{crc32}(\\text{layer\\_name})) \\bmod 2^{31}`, so a seeded model
+    is still the same model on every build while its layers draw distinct kernels,
+    and an unseeded one draws a fresh seed per layer. Initializers without a seed
+    (``Zeros``, ``Constant``, ...) are returned unchanged.
+    """
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    if config["seed"] is not None:
+        config["seed"] = (int(config["seed"]) + zlib.crc32(layer_name.encode())) % 2**31
+    return type(initializer).from_config(config)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from resnet_tf import blocks as blocks_module
+from resnet_tf.analysis import tied_kernels
 from resnet_tf.blocks import (
     Block,
     basic_block,
@@ -15,7 +16,7 @@ from resnet_tf.blocks import (
     map_joins,
     select_blocks,
 )
-from resnet_tf.layers import Residual
+from resnet_tf.layers import Residual, initializer_for
 from resnet_tf.models import cifar_resnet, mlp
 
 
@@ -153,3 +154,23 @@ def test_old_spellings_warn_and_still_work():
     with pytest.warns(DeprecationWarning, match="blocks_of"):
         joins = blocks_module.residual_layers(_block_model(basic_block, filters=16))
     assert len(joins) == 1 and isinstance(joins[0], Residual)
+
+
+def test_one_initializer_instance_gives_every_layer_its_own_kernel():
+    shared = keras.initializers.RandomNormal(stddev=0.1, seed=7)
+    first = mlp(4, width=8, branch_layers=2, kernel_initializer=shared)
+    assert tied_kernels(first) == []
+    again = mlp(4, width=8, branch_layers=2, kernel_initializer=shared)
+    for layer in first.layers:
+        if layer.name.endswith("_dense") or layer.name == "input_proj":  # seeded: same on rebuild
+            np.testing.assert_array_equal(layer.kernel, again.get_layer(layer.name).kernel)
+    inputs = keras.Input((8, 8, 4))
+    y = inputs
+    for i in range(3):
+        y = basic_block(y, 4, kernel_initializer=shared, name=f"b{i}")
+    assert tied_kernels(keras.Model(inputs, y)) == []
+    assert initializer_for("he_normal", "x") == "he_normal"
+    zeros = keras.initializers.Zeros()
+    assert initializer_for(zeros, "x") is zeros
+    unseeded = initializer_for(keras.initializers.GlorotUniform(), "x")
+    assert isinstance(unseeded, keras.initializers.GlorotUniform)

@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from ..blocks import dense_block
+from ..layers import initializer_for
 
 
 def mlp(
@@ -37,7 +38,8 @@ def mlp(
     if not isinstance(width, int) or width <= 0:
         raise ValueError(f"width must be a positive integer; got {width!r}")
     inputs = keras.Input(shape=(input_dim,), name="features")
-    x = layers.Dense(width, kernel_initializer=kernel_initializer, name="input_proj")(inputs)
+    proj_init = initializer_for(kernel_initializer, "input_proj")
+    x = layers.Dense(width, kernel_initializer=proj_init, name="input_proj")(inputs)
     for i in range(1, depth + 1):
         x = dense_block(
             x,
