@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import reports
+from . import insights, reports
 from . import sandbox as sb
 from .collect import Submission, UsageError, find_notebooks, name_submissions, sha256_bytes
 from .results import MAX_SUBMISSION_MB, ClassResult, Interrupted, Options, SubmissionResult  # noqa: F401 - re-exported
@@ -222,7 +222,8 @@ def _remove_previous_run(out_dir: Path) -> None:
             folder.rmdir()
         except OSError:
             pass
-    for filename in (MANIFEST, GRADEBOOK, SUMMARY):
+    for filename in (MANIFEST, GRADEBOOK, SUMMARY, insights.MISCONCEPTIONS,
+                     insights.SIMILARITY, insights.FIGURE):
         (out_dir / filename).unlink(missing_ok=True)
 
 
@@ -422,6 +423,7 @@ def grade_class(
     assignment: str | None = None,
     progress: Callable[[SubmissionResult, int, int], None] | None = None,
     key_file: Path | None = None,
+    course_root: str | Path | None = None,
 ) -> ClassResult:
     """Grade every submission under ``paths`` into ``out_dir`` (see the module docstring).
 
@@ -429,11 +431,14 @@ def grade_class(
     no notebooks found, an occupied output folder, an unknown assignment), and
     :class:`Interrupted` (after recording the finished submissions) when the run is
     stopped by SIGINT or SIGTERM. ``progress(result, done, total)`` is called after each
-    submission. ``key_file`` is hidden from the kernels.
+    submission. ``key_file`` is hidden from the kernels. ``course_root`` (else
+    ``$RESNET_TF_COURSE_ROOT``) is the course repository whose ``exercises/`` tell the
+    handed-out cells from answers in the similarity report; it is optional.
     """
     from .. import __version__
 
     options = options or Options()
+    root = insights.course_root(course_root)
     out_dir = Path(out_dir).expanduser()
     check_output(out_dir, options.force)
     notebooks = find_notebooks(paths, exclude=out_dir)
@@ -516,6 +521,11 @@ def grade_class(
     reports.write_gradebook(run)
     reports.write_manifest(run, options, started_at)
     reports.write_text(out_dir / SUMMARY, reports.summary_table(run) + "\n")
+    try:
+        insights.write_insights(run, root)
+    except Exception as exc:  # noqa: BLE001 - a report must not cost the grades
+        run.notes.append(f"the misconception and similarity reports failed: "
+                         f"{type(exc).__name__}: {exc}")
     if stopped:
         raise Interrupted(run, stopped[0])
     return run
