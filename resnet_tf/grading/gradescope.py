@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if (source / "key").is_file():
         from .keys import load_key
 
+        os.chmod(source / "key", 0o600)  # whatever the unzip gave it: the grader's only
         key = load_key(str(source / "key"))
     options = Options(cell_timeout=float(config.get("timeout", 600.0)),
                       notebook_timeout=6 * float(config.get("timeout", 600.0)), key=key,
@@ -193,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         result = run.results[0]
         results = json.loads((out / "run" / result.submission.name / "results.json")
                              .read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - Gradescope must get a results file
+        _write_results(root, {"score": 0.0, "output": "The autograder could not grade this "
+                              f"submission ({type(exc).__name__}); your instructor will "
+                              "look at it.", "output_format": "text",
+                              "visibility": "visible", "tests": []})
+        print(f"grading failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         shutil.rmtree(out, ignore_errors=True)
     extra = [note] if note else []
