@@ -287,7 +287,8 @@ async def execute_notebook(
     sb.give(workdir, box)
     sb.give(private, box)
     env = kernel_environment(workdir)
-    argv = sb.wrap(box, sb.python_argv(), workdir, private, [*hidden, tmp.parent], env)
+    argv = sb.wrap(box, sb.python_argv(), workdir, private, [*hidden, tmp.parent], env,
+                   readable=[Path(package_root())])
     kernels_dir = write_kernelspec(grader_only, argv)
 
     context = zmq.asyncio.Context()
