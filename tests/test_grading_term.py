@@ -334,3 +334,21 @@ def test_json_book_is_the_store_and_the_table_follows(tmp_path):
     data = json.loads((tmp_path / "course" / course.BOOK).read_text())
     assert data["rows"][0]["problems"] == {"p1": 2, "p2": 2}
     assert (tmp_path / "course" / course.TABLE).read_text().startswith("assignment,")
+
+
+def test_the_graders_package_under_tmp_is_bound_back_read_only(tmp_path):
+    from resnet_tf.grading import sandbox
+
+    box = sandbox.Sandbox(bwrap="/usr/bin/bwrap")
+    package = tmp_path / "source" / "package"
+    package.mkdir(parents=True)
+    key = tmp_path / "source" / "key"
+    key.write_text("k")
+    work, ipc = tmp_path / "w", tmp_path / "i"
+    argv = sandbox.wrap(box, ["python"], work, ipc, [key], {}, readable=[package])
+    assert ["--ro-bind", str(package), str(package)] == argv[argv.index(str(package)) - 1:
+                                                             argv.index(str(package)) + 2]
+    # a folder that holds a hidden path is never bound back
+    argv = sandbox.wrap(box, ["python"], work, ipc, [key], {}, readable=[tmp_path / "source"])
+    assert "--ro-bind" not in [a for i, a in enumerate(argv)
+                               if i + 1 < len(argv) and argv[i + 1] == str(tmp_path / "source")]
