@@ -30,9 +30,11 @@ only that student's row (the earlier grade goes to DIR/history.jsonl). Then:
   python -m resnet_tf grade export --course DIR --format canvas|moodle|csv --out FILE
   python -m resnet_tf grade gradescope ASSIGNMENT --out autograder.zip [--key FILE]
 
-Each run also writes DIR/misconceptions.txt (what the class got wrong, per problem and
-part), DIR/scores.png (score distribution per problem) and DIR/similarity.txt
-(submissions with identical or near-identical answer cells, for a human to look at).
+(To grade a folder that is literally named export or gradescope, write ./export.)
+Each run also writes, in its output folder, misconceptions.txt (what the class got
+wrong, per problem and part), scores.png (score distribution per problem) and
+similarity.txt (submissions with identical or near-identical answer cells, for a human
+to look at; scores are never changed by it).
 """
 
 MODES = ("export", "gradescope")
