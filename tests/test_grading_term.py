@@ -352,3 +352,11 @@ def test_the_graders_package_under_tmp_is_bound_back_read_only(tmp_path):
     argv = sandbox.wrap(box, ["python"], work, ipc, [key], {}, readable=[tmp_path / "source"])
     assert "--ro-bind" not in [a for i, a in enumerate(argv)
                                if i + 1 < len(argv) and argv[i + 1] == str(tmp_path / "source")]
+
+
+def test_ids_are_compared_as_the_variants_compare_them(tmp_path):
+    roster = identity.Roster({"S1234": identity.Student("S1234", "Jane")})
+    for file in (None, identity.FileIdentity(student_id="s1234 ", source="plain"),
+                 identity.FileIdentity(lms_id="99", source="canvas")):
+        resolved = identity.resolve(" s1234", file, roster)
+        assert resolved.key == "S1234" and resolved.check != "mismatch", file

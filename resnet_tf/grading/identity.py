@@ -193,9 +193,15 @@ class Roster:
     path: str = ""
 
     def find(self, student_id: str = "", lms_id: str = "") -> Student | None:
-        """The student with this id (or, failing that, this LMS id)."""
+        """The student with this id (compared as the variants compare ids: case and
+        spaces do not matter), or, failing that, this LMS id."""
         if student_id and student_id in self.students:
             return self.students[student_id]
+        if student_id:
+            wanted = normalize(student_id)
+            for sid, student in self.students.items():
+                if normalize(sid) == wanted:
+                    return student
         if lms_id and lms_id in self.by_lms:
             return self.students[self.by_lms[lms_id]]
         return None
@@ -298,14 +304,17 @@ def resolve(notebook_id: str, file: FileIdentity | None, roster: Roster | None) 
     if notebook_id and from_file:
         if from_file.startswith("lms:") or normalize(from_file) == notebook_id:
             # an LMS id the roster cannot translate says nothing against the notebook
-            key = notebook_id if from_file.startswith("lms:") else from_file
+            key = from_file
+            if from_file.startswith("lms:"):
+                key = student.student_id if student is not None else notebook_id
             return Resolved(key, notebook_id, file, student, "match")
         return Resolved(from_file, notebook_id, file, student, "mismatch",
                         f"the notebook's STUDENT_ID is {notebook_id!r} but the file was "
                         f"handed in by {from_file!r}"
                         + (f" ({file.name})" if file and file.name else ""))
     if notebook_id:
-        return Resolved(notebook_id, notebook_id, file, student, "notebook only")
+        key = student.student_id if student is not None else notebook_id
+        return Resolved(key, notebook_id, file, student, "notebook only")
     if from_file:
         return Resolved(from_file, notebook_id, file, student, "file only",
                         "no STUDENT_ID in the notebook: graded with the book's numbers")
