@@ -380,6 +380,11 @@ async def execute_notebook(
                 await _interrupt(km)
             else:
                 task.result()
+        except asyncio.CancelledError:
+            # the run is being stopped: stop the cells too, so no task outlives the kernel
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
         except DeadKernelError:
             outcome, message = "kernel_died", _death_message(km, stderr_path)
         except Exception as exc:  # noqa: BLE001 - anything the kernel machinery throws
