@@ -103,6 +103,101 @@ def execution_summary(env: dict) -> str:
     ])
 
 
+def gpu_impossible() -> bool:
+    """True when no GPU can be visible to TensorFlow here, decided without importing it.
+
+    On Linux a GPU needs a driver: NVIDIA's shows ``/proc/driver/nvidia/gpus`` and
+    ``/dev/nvidia*``, ROCm's ``/dev/kfd``. Where none of them exists, TensorFlow cannot
+    list a GPU. Elsewhere (macOS with Metal, Windows) this answers ``False`` and the
+    caller asks TensorFlow.
+    """
+    import glob
+    import os
+
+    if not sys.platform.startswith("linux"):
+        return False
+    if os.path.exists("/dev/kfd") or glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    nvidia = "/proc/driver/nvidia/gpus"
+    return not (os.path.isdir(nvidia) and os.listdir(nvidia))
+
+
+def _distribution_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (``None`` when not installed)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def light_environment() -> dict | None:
+    """:func:`resnet_tf.runtime.environment` without importing TensorFlow, when possible.
+
+    Possible when TensorFlow is not imported yet, no GPU can be present
+    (:func:`gpu_impossible`) and the profile is ``quick`` (chosen, or the default without
+    a GPU): then the profile, the execution mode and the devices are known without
+    asking TensorFlow, and the versions come from the installed distributions. Returns
+    ``None`` otherwise (the caller asks TensorFlow). The keys are those of
+    :func:`~resnet_tf.runtime.environment`.
+    """
+    import json
+    import os
+    import platform
+
+    import numpy as np
+
+    from . import runtime
+
+    if "tensorflow" in sys.modules or "keras" in sys.modules or not gpu_impossible():
+        return None
+    forced = os.environ.get(runtime.PROFILE_ENV, "").strip()
+    profile = runtime.profile() if forced else "quick"
+    if profile != "quick":
+        return None
+    tensorflow = _distribution_version("tensorflow") or _distribution_version("tensorflow-cpu")
+    keras_version = _distribution_version("keras")
+    if tensorflow is None or keras_version is None:
+        return None
+    backend = os.environ.get("KERAS_BACKEND", "").strip()
+    if not backend:
+        config = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
+                              "keras.json")
+        try:
+            with open(config, encoding="utf-8") as handle:
+                backend = str(json.load(handle).get("backend", ""))
+        except (OSError, ValueError, AttributeError):
+            backend = ""
+    return {
+        "resnet_tf": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tensorflow,
+        "keras": keras_version,
+        "keras_backend": backend or "tensorflow",
+        "numpy": np.__version__,
+        "gpus": [],
+        "cpu_cores": os.cpu_count(),
+        "profile": profile,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        **_execution_without_gpu(runtime),
+        "stub_data": runtime.stub_mode(),
+    }
+
+
+def _execution_without_gpu(runtime) -> dict:
+    """:func:`resnet_tf.runtime.execution` on a machine without a GPU, TensorFlow unasked.
+
+    Without a GPU nothing is accelerated: no XLA, float32, and op determinism on unless
+    ``RESNET_TF_DETERMINISTIC`` switches it off.
+    """
+    import os
+
+    flag = os.environ.get(runtime.DETERMINISM_ENV, "").strip().lower()
+    deterministic = flag not in ("0", "false", "no", "off") or runtime.determinism_enabled()
+    return {"deterministic": deterministic, "xla": False, "mixed_precision": False}
+
+
 def report(echo: bool = True, expected_version: str | None = None) -> dict:
     """Check Keras 3, say whether a GPU is present and which profile runs.
 
@@ -111,17 +206,26 @@ def report(echo: bool = True, expected_version: str | None = None) -> dict:
     In Colab without a GPU it also says how to switch the runtime to one
     (:data:`GPU_HINT`). With ``expected_version`` (the release a notebook was written
     for) it warns when another release is installed.
+
+    TensorFlow is not imported when nothing needs it (:func:`light_environment`): on a
+    machine without a GPU driver, in the quick profile, the report reads the installed
+    versions instead, so a notebook that uses only numpy starts in a fraction of a
+    second. The line printed is the same either way.
     """
-    import keras
+    from . import runtime
 
-    from .runtime import environment
-
-    if int(keras.__version__.split(".")[0]) < 3:
+    env = light_environment()
+    if env is None:
+        env = runtime.environment()
+    keras_version = str(env.get("keras", ""))
+    if "keras" in sys.modules:
+        keras_version = str(getattr(sys.modules["keras"], "__version__", keras_version))
+    if keras_version and keras_version.split(".")[0].isdigit() and int(
+            keras_version.split(".")[0]) < 3:
         raise RuntimeError(
-            f"resnet_tf needs Keras 3; this runtime has Keras {keras.__version__}. "
+            f"resnet_tf needs Keras 3; this runtime has Keras {keras_version}. "
             "Run: pip install -U 'keras>=3.3.3'"
         )
-    env = environment()
     if echo:
         device = f"GPU ({', '.join(env['gpus'])})" if env["gpus"] else "CPU only"
         print(

@@ -132,3 +132,28 @@ def test_report_line_says_how_the_profile_runs(capsys):
     assert colab.execution_summary({"deterministic": True}) == "deterministic, no XLA, float32"
     assert colab.execution_summary({"xla": True, "mixed_precision": True}) == (
         "not deterministic, XLA, mixed float16")
+
+
+def test_the_report_without_tensorflow_says_what_tensorflow_would_say():
+    """light_environment() (no TensorFlow import) equals runtime.environment() here."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import json, sys, resnet_tf.colab as c, resnet_tf.runtime as r\n"
+            "light = c.light_environment()\n"
+            "loaded = 'tensorflow' in sys.modules\n"
+            "print(json.dumps([light, r.environment(), loaded]))")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("RESNET_TF_PROFILE", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    light, full, loaded = json.loads(done.stdout.splitlines()[-1])
+    if not colab.gpu_impossible():
+        assert light is None, "with a GPU driver present TensorFlow must be asked"
+        return
+    assert light == full
+    assert loaded is False

@@ -49,11 +49,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 hex digest of the file at ``path``."""
-    return sha256_bytes(Path(path).read_bytes())
-
-
 def _inside(path: Path, folder: Path | None) -> bool:
     """True when ``path`` is ``folder`` or lies below it."""
     if folder is None:

@@ -38,10 +38,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import insights, reports
 from . import sandbox as sb
 from .collect import Submission, UsageError, find_notebooks, name_submissions, sha256_bytes
-from .runner import CellError, Request, execute_notebook, read_bounded
-from .scoring import ProblemScore, not_checked, score_problems
+from .results import MAX_SUBMISSION_MB, ClassResult, Interrupted, Options, SubmissionResult  # noqa: F401 - re-exported
+from .runner import Request, execute_notebook, read_bounded
+from .scoring import not_checked, score_problems
 
 KERNEL_ATTEMPTS = 3  # a kernel that dies before running anything is started again
 MANIFEST = "grading.json"
@@ -50,80 +52,6 @@ SUMMARY = "summary.txt"
 RESERVED_NAMES = (MANIFEST, GRADEBOOK, SUMMARY, "grading", "summary", "gradebook")
 SUBMISSION_FILES = ("results.json", "feedback.md", "executed.ipynb")
 
-# Statuses of submissions that were run (fully or in part); the others scored 0.
-GRADED_STATUSES = ("graded", "cell_errors", "timeout", "kernel_died")
-MAX_SUBMISSION_MB = 50
-
-
-class Interrupted(Exception):
-    """The run was stopped by Ctrl-C or SIGTERM; the finished submissions are recorded."""
-
-    def __init__(self, run: ClassResult, signum: int) -> None:
-        super().__init__(f"interrupted by signal {signum}")
-        self.run = run
-        self.signum = signum
-
-
-@dataclass
-class Options:
-    """Settings of a grading run (see ``python -m resnet_tf grade --help``)."""
-
-    cell_timeout: float = 600.0
-    notebook_timeout: float = 3600.0
-    jobs: int = 1
-    force: bool = False
-    key: bytes | None = None
-    limits: sb.Limits = field(default_factory=sb.Limits)
-    sandbox: bool = True
-    max_submission_mb: float = MAX_SUBMISSION_MB
-    hidden_visibility: str = "after_published"
-
-
-@dataclass
-class SubmissionResult:
-    """Everything the grader learned about one submission."""
-
-    submission: Submission
-    status: str
-    message: str = ""
-    sha256: str = ""
-    problems: list[ProblemScore] = field(default_factory=list)
-    cell_errors: list[CellError] = field(default_factory=list)
-    declared_assignment: str | None = None
-    seconds: float = 0.0
-    executed: Any = None
-    notes: list[str] = field(default_factory=list)
-    student: str = ""
-    version: str | None = None
-
-    @property
-    def total(self) -> float:
-        """The sum of the problem scores."""
-        return float(sum(p.score for p in self.problems))
-
-
-@dataclass
-class ClassResult:
-    """A whole grading run."""
-
-    assignment: str
-    problem_ids: list[str]
-    points: dict[str, float]
-    titles: dict[str, str]
-    results: list[SubmissionResult]
-    out_dir: Path
-    seconds: float = 0.0
-    version: str = ""
-    keyed: bool = False
-    sandbox: str = ""
-    notes: list[str] = field(default_factory=list)
-    interrupted: list[str] = field(default_factory=list)
-    hidden_visibility: str = "after_published"
-
-    @property
-    def max_total(self) -> float:
-        """Points available in the assignment."""
-        return float(sum(self.points[p] for p in self.problem_ids))
 
 
 # --------------------------------------------------------------------------- reading
@@ -294,7 +222,8 @@ def _remove_previous_run(out_dir: Path) -> None:
             folder.rmdir()
         except OSError:
             pass
-    for filename in (MANIFEST, GRADEBOOK, SUMMARY):
+    for filename in (MANIFEST, GRADEBOOK, SUMMARY, insights.MISCONCEPTIONS,
+                     insights.SIMILARITY, insights.FIGURE):
         (out_dir / filename).unlink(missing_ok=True)
 
 
@@ -494,6 +423,7 @@ def grade_class(
     assignment: str | None = None,
     progress: Callable[[SubmissionResult, int, int], None] | None = None,
     key_file: Path | None = None,
+    course_root: str | Path | None = None,
 ) -> ClassResult:
     """Grade every submission under ``paths`` into ``out_dir`` (see the module docstring).
 
@@ -501,12 +431,14 @@ def grade_class(
     no notebooks found, an occupied output folder, an unknown assignment), and
     :class:`Interrupted` (after recording the finished submissions) when the run is
     stopped by SIGINT or SIGTERM. ``progress(result, done, total)`` is called after each
-    submission. ``key_file`` is hidden from the kernels.
+    submission. ``key_file`` is hidden from the kernels. ``course_root`` (else
+    ``$RESNET_TF_COURSE_ROOT``) is the course repository whose ``exercises/`` tell the
+    handed-out cells from answers in the similarity report; it is optional.
     """
     from .. import __version__
-    from . import reports
 
     options = options or Options()
+    root = insights.course_root(course_root)
     out_dir = Path(out_dir).expanduser()
     check_output(out_dir, options.force)
     notebooks = find_notebooks(paths, exclude=out_dir)
@@ -589,6 +521,11 @@ def grade_class(
     reports.write_gradebook(run)
     reports.write_manifest(run, options, started_at)
     reports.write_text(out_dir / SUMMARY, reports.summary_table(run) + "\n")
+    try:
+        insights.write_insights(run, root)
+    except Exception as exc:  # noqa: BLE001 - a report must not cost the grades
+        run.notes.append(f"the misconception and similarity reports failed: "
+                         f"{type(exc).__name__}: {exc}")
     if stopped:
         raise Interrupted(run, stopped[0])
     return run

@@ -28,12 +28,10 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .results import ClassResult, Options, SubmissionResult
 from .scoring import NOT_CHECKED
-
-if TYPE_CHECKING:
-    from .grader import ClassResult, Options, SubmissionResult
 
 GRADEBOOK_FIXED = ("submission", "total", "max_total")
 GRADEBOOK_TAIL = ("status", "error", "student_id", "file", "sha256", "resnet_tf")
@@ -66,8 +64,6 @@ def write_text(path: Path, text: str) -> None:
         Path(temp).unlink(missing_ok=True)
         raise
 
-
-_write_atomic = write_text
 
 
 def fmt(value: float) -> str:
@@ -111,7 +107,7 @@ def write_gradebook(run: ClassResult) -> Path:
     for row in gradebook_rows(run):
         writer.writerow(row)
     path = run.out_dir / "gradebook.csv"
-    _write_atomic(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
     return path
 
 
@@ -367,7 +363,7 @@ def summary_table(run: ClassResult) -> str:
         lines.append(f"  note: {note}")
     ids: dict[str, list[str]] = {}
     for result in run.results:
-        if result.status in ("graded", "cell_errors", "timeout", "kernel_died"):
+        if result.ran:
             ids.setdefault(result.student, []).append(result.submission.name)
     if "" in ids:
         lines.append(f"  {len(ids.pop(''))} submission(s) without a student id were graded "

@@ -140,8 +140,15 @@ def write_kernelspec(folder: str | os.PathLike, argv: Sequence[str] | None = Non
 
 
 def package_root() -> str:
-    """The folder that holds the grader's own ``resnet_tf`` package."""
-    return str(Path(__file__).resolve().parents[2])
+    """The folder that holds the grader's own ``resnet_tf`` package (its import location).
+
+    This is where the package is installed (site-packages, or a checkout on
+    ``PYTHONPATH``), not the course repository: the kernel imports the same package as
+    the grader, whatever the layout around it.
+    """
+    import resnet_tf
+
+    return str(Path(resnet_tf.__file__).resolve().parent.parent)
 
 
 def kernel_environment(workdir: Path) -> dict[str, str]:
@@ -280,7 +287,8 @@ async def execute_notebook(
     sb.give(workdir, box)
     sb.give(private, box)
     env = kernel_environment(workdir)
-    argv = sb.wrap(box, sb.python_argv(), workdir, private, [*hidden, tmp.parent], env)
+    argv = sb.wrap(box, sb.python_argv(), workdir, private, [*hidden, tmp.parent], env,
+                   readable=[Path(package_root())])
     kernels_dir = write_kernelspec(grader_only, argv)
 
     context = zmq.asyncio.Context()
@@ -372,6 +380,11 @@ async def execute_notebook(
                 await _interrupt(km)
             else:
                 task.result()
+        except asyncio.CancelledError:
+            # the run is being stopped: stop the cells too, so no task outlives the kernel
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
         except DeadKernelError:
             outcome, message = "kernel_died", _death_message(km, stderr_path)
         except Exception as exc:  # noqa: BLE001 - anything the kernel machinery throws
@@ -607,7 +620,3 @@ def read_bounded(path: Path, limit: int) -> bytes:
     finally:
         os.close(fd)
 
-
-def new_notebook_copy(data: bytes) -> Any:
-    """Parse notebook bytes into an nbformat v4 node (raises on anything else)."""
-    return nbformat.reads(data.decode("utf-8"), as_version=4)

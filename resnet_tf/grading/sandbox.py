@@ -251,12 +251,16 @@ class PidsGroup:
 
 
 def wrap(sandbox: Sandbox, argv: list[str], workdir: Path, private: Path,
-         hidden: Sequence[Path], env: dict[str, str]) -> list[str]:
+         hidden: Sequence[Path], env: dict[str, str],
+         readable: Sequence[Path] = ()) -> list[str]:
     """The command that starts ``argv`` inside the sandbox.
 
     ``workdir`` and ``private`` (the kernel's socket folder) are the only writable
     places; every path in ``hidden`` is covered by an empty folder (or, for a file, by
-    ``/dev/null``) before those two are bound back in.
+    ``/dev/null``) before those two are bound back in. A folder of ``readable`` (the
+    grader's own package) that a cover would hide, e.g. one under ``/tmp``, is bound
+    back read-only, so the kernel imports the grader's package and not another
+    installed copy; never one that holds a hidden path.
     """
     if not sandbox.bwrap:
         return list(argv)
@@ -270,6 +274,12 @@ def wrap(sandbox: Sandbox, argv: list[str], workdir: Path, private: Path,
             command += ["--tmpfs", str(path)]
         elif path.exists():
             command += ["--ro-bind", "/dev/null", str(path)]
+    secret = [Path(os.path.abspath(p)) for p in hidden]
+    for path in (Path(os.path.abspath(p)) for p in readable):
+        under_cover = any(path == c or c in path.parents for c in covered)
+        holds_secret = any(path == h or path in h.parents for h in secret)
+        if under_cover and not holds_secret and path.is_dir() and path != Path("/tmp"):
+            command += ["--ro-bind", str(path), str(path)]
     for path in (workdir, private):
         command += ["--bind", str(path), str(path)]
     command += ["--chdir", str(workdir), "--clearenv"]

@@ -127,7 +127,7 @@ def score_collected(
         problem.id, problem.title, score, worth, full.status, output, calls,
         seen.status, clean_text(seen.output),
         [{"name": p.name, "score": p.score * scale, "max_score": p.max_score * scale,
-          "status": p.status} for p in full.parts],
+          "status": p.status, "message": clean_text(p.message, 300)} for p in full.parts],
     )
 
 
