@@ -26,9 +26,12 @@ claims evaluates to a truth value instead of requiring it to hold.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import platform
 import random
+import sys
 import warnings
 
 import numpy as np
@@ -141,6 +144,27 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     on), off in the full profile on a GPU (so XLA can compile the training
     steps). TensorFlow cannot switch determinism off again within a process;
     asking for ``False`` after it was switched on warns that XLA stays off.
+
+    Python and NumPy are seeded at once. TensorFlow and Keras are seeded at once
+    when either is already imported; otherwise when the first of them is
+    imported, so numpy-only code never pays for importing TensorFlow. Either way
+    the numbers are those of seeding everything in this call.
+    """
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    _SeedOnImport.cancel()
+    if "keras" in sys.modules or "tensorflow" in sys.modules:
+        _seed_frameworks(seed, deterministic)
+    else:
+        sys.meta_path.insert(0, _SeedOnImport(seed, deterministic))
+
+
+def _seed_frameworks(seed: int, deterministic: bool | None) -> None:
+    """The TensorFlow and Keras half of :func:`seed_everything`.
+
+    ``keras.utils.set_random_seed`` also seeds Python and NumPy; their states are
+    put back, so seeding on a late import leaves what the caller drew since alone.
     """
     global _determinism_enabled
     import keras
@@ -148,10 +172,10 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
 
     if deterministic is None:
         deterministic = execution()["deterministic"]
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    random.seed(seed)
-    np.random.seed(seed)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     keras.utils.set_random_seed(seed)
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
     if _keras_version() < (3, 13):
         # Before Keras 3.13 set_random_seed left the global generator behind unseeded
         # random ops (default initializers included) where it was; clearing the session
@@ -167,8 +191,78 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
         warnings.warn(
             "op determinism was switched on earlier in this process and cannot be switched "
             "off again; Keras will not compile with XLA here (restart the runtime to get XLA)",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning, stacklevel=3,
         )
+
+
+class _SeedOnImport(importlib.abc.MetaPathFinder):
+    """Seeds TensorFlow and Keras once the first of them has finished importing.
+
+    It sits first on ``sys.meta_path``, lets the other finders locate ``keras``
+    and ``tensorflow``, and wraps their loaders; when the outermost of the two
+    imports completes, it removes itself and runs :func:`_seed_frameworks`.
+    """
+
+    FRAMEWORKS = ("keras", "tensorflow")
+
+    def __init__(self, seed: int, deterministic: bool | None) -> None:
+        self.seed, self.deterministic = seed, deterministic
+        self.searching = False
+        self.depth = 0
+        self.states = None
+
+    @classmethod
+    def cancel(cls) -> None:
+        """Drop a pending seeding (a newer :func:`seed_everything` replaces it)."""
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, cls)]
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.FRAMEWORKS or self.searching:
+            return None
+        self.searching = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.searching = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _SeedingLoader(spec.loader, self)
+        return spec
+
+    def started(self) -> None:
+        if self.depth == 0:
+            # Importing TensorFlow draws from Python's generator, which Keras later
+            # reads for its own seeds: keep the caller's state, as if nothing ran.
+            self.states = random.getstate(), np.random.get_state()
+        self.depth += 1
+
+    def finished(self) -> None:
+        if self.depth == 0 and self in sys.meta_path:
+            sys.meta_path.remove(self)
+            _seed_frameworks(self.seed, self.deterministic)
+            random.setstate(self.states[0])
+            np.random.set_state(self.states[1])
+
+
+class _SeedingLoader(importlib.abc.Loader):
+    """Runs the real loader, then tells :class:`_SeedOnImport` the import is done."""
+
+    def __init__(self, loader, finder: _SeedOnImport) -> None:
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.finder.started()
+        try:
+            self.loader.exec_module(module)
+        finally:
+            self.finder.depth -= 1
+        self.finder.finished()
 
 
 def claim(holds, message: str = "", enforce: bool = True) -> None:

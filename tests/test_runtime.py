@@ -127,3 +127,45 @@ def test_claim_not_enforced_for_incomparable_numbers(monkeypatch):
     runtime.claim(1 > 2, "a rehearsal run", enforce=False)
     with pytest.raises(TypeError):
         runtime.claim([True], "a list", enforce=False)
+
+
+SEEDED_DRAWS = (
+    "import json, sys\n"
+    "import numpy as np\n"
+    "import resnet_tf.runtime as r\n"
+    "{before}\n"
+    "r.seed_everything(5)\n"
+    "tf_loaded = 'tensorflow' in sys.modules\n"
+    "first = np.random.rand(2).tolist()\n"
+    "import keras, tensorflow as tf\n"
+    "print(json.dumps(dict(tf_loaded=tf_loaded, first=first, numpy=np.random.rand(2).tolist(),\n"
+    "    keras=keras.random.normal((3,)).numpy().tolist(),\n"
+    "    tf=tf.random.normal((3,)).numpy().tolist(),\n"
+    ")))\n"
+)
+
+
+def _draws(before: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", SEEDED_DRAWS.format(before=before)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_seeding_before_tensorflow_is_imported_defers_it_with_the_same_numbers():
+    """Numpy-only code does not import TensorFlow to be seeded, and nothing drawn changes."""
+    late = _draws(before="")
+    early = _draws(before="import keras")
+    assert not late["tf_loaded"] and early["tf_loaded"]
+    for key in ("first", "numpy", "keras", "tf"):
+        assert late[key] == early[key], key
+
+
+def test_a_newer_seed_replaces_a_pending_one():
+    assert _draws(before="r.seed_everything(1)") == _draws(before="")
