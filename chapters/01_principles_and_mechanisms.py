@@ -202,7 +202,7 @@ def train_and_measure(model: keras.Model, seed: int, callbacks=()) -> dict:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-MODELS, RUNS, GRAD_LOGS = {}, [], {}
+MODELS, HISTORIES, GRAD_LOGS = {}, [], {}
 for name, kwargs in NETS.items():
     for seed in SEEDS:
         seed_everything(seed)
@@ -215,13 +215,13 @@ for name, kwargs in NETS.items():
                                                  training=True)
             callbacks = [logger]
         run = train_and_measure(model, seed, callbacks)
-        RUNS.append({"net": name, "seed": seed, **run})
+        HISTORIES.append({"net": name, "seed": seed, **run})
         if seed == SEEDS[0]:
             MODELS[name], GRAD_LOGS[name] = model, logger.frame()
         print(f"{name:21s} seed {seed}: {model.count_params():>9,d} parameters, "
               f"{run['seconds']:5.1f} s, training error {run['train_error']:.4f}, "
               f"test error {run['test_error']:.4f}")
-RESULTS = pd.DataFrame(RUNS)
+RESULTS = pd.DataFrame(HISTORIES)
 SECONDS = RESULTS.groupby("net", sort=False)["seconds"].sum().to_dict()
 
 
@@ -239,13 +239,13 @@ def clearly_above(stats: pd.DataFrame, high: str, low: str) -> bool:
     return bool(margin > max(stats.loc[high, "spread"], stats.loc[low, "spread"]))
 
 
-TRAIN_ERR = across_seeds(RESULTS, "train_error")
-TEST_ERR = across_seeds(RESULTS, "test_error")
+FINAL_TRAIN_ERR = across_seeds(RESULTS, "train_error")
+FINAL_TEST_ERR = across_seeds(RESULTS, "test_error")
 COLORS = dict(zip(NETS, ["#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd"], strict=True))
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
 for name in NETS:
-    curves = np.array([run["history"]["loss"] for run in RUNS if run["net"] == name])
+    curves = np.array([run["history"]["loss"] for run in HISTORIES if run["net"] == name])
     epochs = np.arange(1, curves.shape[1] + 1)
     axes[0].plot(epochs, curves.mean(0), color=COLORS[name], label=name)
     axes[0].fill_between(epochs, curves.min(0), curves.max(0), color=COLORS[name], alpha=0.2)
@@ -255,9 +255,9 @@ axes[0].set_ylabel("mean training loss of the epoch")
 axes[0].set_title("Training loss during the run (mean, band = min..max of 3 seeds)")
 axes[0].legend(fontsize="small")
 positions = np.arange(len(NETS))
-axes[1].bar(positions, TRAIN_ERR["mean"], color=[COLORS[n] for n in NETS], alpha=0.6)
-axes[1].errorbar(positions, TRAIN_ERR["mean"],
-                 yerr=[TRAIN_ERR["mean"] - TRAIN_ERR["min"], TRAIN_ERR["max"] - TRAIN_ERR["mean"]],
+axes[1].bar(positions, FINAL_TRAIN_ERR["mean"], color=[COLORS[n] for n in NETS], alpha=0.6)
+axes[1].errorbar(positions, FINAL_TRAIN_ERR["mean"],
+                 yerr=[FINAL_TRAIN_ERR["mean"] - FINAL_TRAIN_ERR["min"], FINAL_TRAIN_ERR["max"] - FINAL_TRAIN_ERR["mean"]],
                  fmt="none", ecolor="black", capsize=4)
 for i, name in enumerate(NETS):
     axes[1].scatter(np.full(len(SEEDS), i), RESULTS[RESULTS["net"] == name]["train_error"],
@@ -268,31 +268,31 @@ axes[1].set_ylabel("training error at the end (inference mode)")
 axes[1].set_title("End-of-run training error: mean, min..max, seeds")
 plt.tight_layout()
 plt.show()
-pd.concat({"training error": TRAIN_ERR, "test error": TEST_ERR}, axis=1).round(4)
+pd.concat({"training error": FINAL_TRAIN_ERR, "test error": FINAL_TEST_ERR}, axis=1).round(4)
 
 # %%
 # Degradation: the 56-layer plain net ends with a higher training error than the 20-layer
 # plain net, by more than the seed-to-seed spread, although it could represent everything
 # the shallow one does.
-claim(clearly_above(TRAIN_ERR, "plain-56", "plain-20"), "plain-56 trains worse than plain-20")
+claim(clearly_above(FINAL_TRAIN_ERR, "plain-56", "plain-20"), "plain-56 trains worse than plain-20")
 # Shortcuts cure it: each ResNet ends clearly below the plain net of the same depth.
-claim(clearly_above(TRAIN_ERR, "plain-56", "ResNet-56"), "ResNet-56 below plain-56")
-claim(clearly_above(TRAIN_ERR, "plain-20", "ResNet-20"), "ResNet-20 below plain-20")
+claim(clearly_above(FINAL_TRAIN_ERR, "plain-56", "ResNet-56"), "ResNet-56 below plain-56")
+claim(clearly_above(FINAL_TRAIN_ERR, "plain-20", "ResNet-20"), "ResNet-20 below plain-20")
 # Going from 20 to 56 layers costs the ResNet far less than it costs the plain net.
-PLAIN_GAP = TRAIN_ERR.loc["plain-56", "mean"] - TRAIN_ERR.loc["plain-20", "mean"]
-RESNET_GAP = TRAIN_ERR.loc["ResNet-56", "mean"] - TRAIN_ERR.loc["ResNet-20", "mean"]
-ZERO_GAP = TRAIN_ERR.loc["ResNet-56, zero-init", "mean"] - TRAIN_ERR.loc["ResNet-20", "mean"]
+PLAIN_GAP = FINAL_TRAIN_ERR.loc["plain-56", "mean"] - FINAL_TRAIN_ERR.loc["plain-20", "mean"]
+RESNET_GAP = FINAL_TRAIN_ERR.loc["ResNet-56", "mean"] - FINAL_TRAIN_ERR.loc["ResNet-20", "mean"]
+ZERO_GAP = FINAL_TRAIN_ERR.loc["ResNet-56, zero-init", "mean"] - FINAL_TRAIN_ERR.loc["ResNet-20", "mean"]
 print(f"cost of going from 20 to 56 layers (mean training error): plain {PLAIN_GAP:+.4f}, "
       f"ResNet {RESNET_GAP:+.4f}, zero-init ResNet {ZERO_GAP:+.4f}")
 claim(abs(RESNET_GAP) < PLAIN_GAP / 10, "depth costs the ResNet far less than the plain net")
 # Observations (not claims): is the difference between ResNet-56 and ResNet-20, and between
 # the two ResNet-56 initialisations, larger than the spread over seeds?
 DEEPER_RESNET = {
-    "ResNet-56 above ResNet-20": clearly_above(TRAIN_ERR, "ResNet-56", "ResNet-20"),
-    "ResNet-20 above ResNet-56": clearly_above(TRAIN_ERR, "ResNet-20", "ResNet-56"),
-    "ResNet-56 above zero-init ResNet-56": clearly_above(TRAIN_ERR, "ResNet-56",
+    "ResNet-56 above ResNet-20": clearly_above(FINAL_TRAIN_ERR, "ResNet-56", "ResNet-20"),
+    "ResNet-20 above ResNet-56": clearly_above(FINAL_TRAIN_ERR, "ResNet-20", "ResNet-56"),
+    "ResNet-56 above zero-init ResNet-56": clearly_above(FINAL_TRAIN_ERR, "ResNet-56",
                                                           "ResNet-56, zero-init"),
-    "zero-init ResNet-56 above ResNet-20": clearly_above(TRAIN_ERR, "ResNet-56, zero-init",
+    "zero-init ResNet-56 above ResNet-20": clearly_above(FINAL_TRAIN_ERR, "ResNet-56, zero-init",
                                                           "ResNet-20"),
 }
 print("separated by more than the seed spread:", DEEPER_RESNET)
@@ -1012,7 +1012,7 @@ def bn_after_addition_resnet(depth: int = 56) -> keras.Model:
 ORDERINGS = {"pre-activation-56": lambda: build(depth=56, preact=True),
              "BN after the addition-56": lambda: bn_after_addition_resnet(56)}
 ORDER_RUNS = [{**{k: v for k, v in run.items()}, "net": "post-activation-56"}
-              for run in RUNS if run["net"] == "ResNet-56"]
+              for run in HISTORIES if run["net"] == "ResNet-56"]
 for name, make in ORDERINGS.items():
     for seed in SEEDS:
         seed_everything(seed)
@@ -1287,7 +1287,7 @@ claim(VAR_SPREAD["ResNet-56"] > 2 * VAR_SPREAD["ResNet-56, zero-init"],
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
 for name in ("ResNet-20", "ResNet-56", "ResNet-56, zero-init"):
-    curves = np.array([run["history"]["loss"] for run in RUNS if run["net"] == name])
+    curves = np.array([run["history"]["loss"] for run in HISTORIES if run["net"] == name])
     epochs = np.arange(1, curves.shape[1] + 1)
     ax.plot(epochs, curves.mean(0), color=COLORS[name], label=name)
     ax.fill_between(epochs, curves.min(0), curves.max(0), color=COLORS[name], alpha=0.2)
@@ -1301,9 +1301,9 @@ FIRST_EPOCH_LOSS = RESULTS.assign(first=[h["loss"][0] for h in RESULTS["history"
     "net", sort=False)["first"].agg(["mean", "min", "max"])
 print("mean training loss of the first epoch:")
 print(FIRST_EPOCH_LOSS.loc[["ResNet-20", "ResNet-56", "ResNet-56, zero-init"]].round(3).to_string())
-print(TRAIN_ERR.loc[["ResNet-20", "ResNet-56", "ResNet-56, zero-init"]].round(4).to_string())
+print(FINAL_TRAIN_ERR.loc[["ResNet-20", "ResNet-56", "ResNet-56, zero-init"]].round(4).to_string())
 # The zero-initialised ResNet-56 trains: every seed ends far below the plain-56 net.
-claim(bool(TRAIN_ERR.loc["ResNet-56, zero-init", "max"] < TRAIN_ERR.loc["plain-56", "min"]),
+claim(bool(FINAL_TRAIN_ERR.loc["ResNet-56, zero-init", "max"] < FINAL_TRAIN_ERR.loc["plain-56", "min"]),
       "the zero-initialised ResNet-56 trains")
 
 # %% [markdown]
@@ -1851,8 +1851,8 @@ claim(LESION_DROP["ResNet-20"] < LESION_DROP["plain-20"], "ResNet-20 between the
 summary = pd.DataFrame([
     {"aspect": "depth scalability",
      "measure": "end-of-run training error, 56 vs 20 layers, mean of 3 seeds (sec. 1)",
-     "plain CNN": f"{TRAIN_ERR.loc['plain-56', 'mean']:.3f} vs {TRAIN_ERR.loc['plain-20', 'mean']:.3f}",
-     "ResNet": f"{TRAIN_ERR.loc['ResNet-56', 'mean']:.3f} vs {TRAIN_ERR.loc['ResNet-20', 'mean']:.3f}"},
+     "plain CNN": f"{FINAL_TRAIN_ERR.loc['plain-56', 'mean']:.3f} vs {FINAL_TRAIN_ERR.loc['plain-20', 'mean']:.3f}",
+     "ResNet": f"{FINAL_TRAIN_ERR.loc['ResNet-56', 'mean']:.3f} vs {FINAL_TRAIN_ERR.loc['ResNet-20', 'mean']:.3f}"},
     {"aspect": "gradient flow", "measure": "max/min gradient norm over 27 blocks at init (sec. 4)",
      "plain CNN": f"{GRAD_SPREAD['plain-56']:.0f}x", "ResNet": f"{GRAD_SPREAD['ResNet-56']:.0f}x "
      f"({ZERO_GRAD_SPREAD:.2f}x zero-init)"},
@@ -1860,8 +1860,8 @@ summary = pd.DataFrame([
      "plain CNN": f"{deep.loc['plain, small W', 'median']:.2g}",
      "ResNet": f"{deep.loc['residual, small W', 'median']:.2f}"},
     {"aspect": "performance at depth", "measure": "test error at 56 layers, mean of 3 seeds (sec. 1)",
-     "plain CNN": f"{TEST_ERR.loc['plain-56', 'mean']:.3f}",
-     "ResNet": f"{TEST_ERR.loc['ResNet-56', 'mean']:.3f}"},
+     "plain CNN": f"{FINAL_TEST_ERR.loc['plain-56', 'mean']:.3f}",
+     "ResNet": f"{FINAL_TEST_ERR.loc['ResNet-56', 'mean']:.3f}"},
     {"aspect": "robustness to removing a block", "measure": "median test-accuracy drop (sec. 9.6)",
      "plain CNN": f"{LESION_DROP['plain-20']:.3f} (20 layers)",
      "ResNet": f"{LESION_DROP['ResNet-56']:.3f} (56 layers), {LESION_DROP['ResNet-20']:.3f} (20)"},
