@@ -255,6 +255,11 @@ bound = lambda r, L: (1 + r) ** L  # noqa: E731
 depth = next(L for L in range(1, 100_000) if bound(P["r"], L) > P["M"])
 ratio = end_to_end_norm(jacobians) / bound(r, n_blocks)
 print(f"measured {end_to_end_norm(jacobians):.3f} <= bound {bound(r, n_blocks):.3f}")
+# The other side: sigma_min(I + J_l) >= 1 - ||J_l|| for every block, so the smallest
+# singular value of the product stays above (1 - r)^L.
+print("smallest singular value of the product "
+      f"{np.linalg.svd(np.linalg.multi_dot([np.eye(dim) + j for j in jacobians[::-1]]), compute_uv=False)[-1]:.3f}"
+      f" >= (1 - r)^L = {(1 - r) ** n_blocks:.3f}")
 # END SOLUTION
 
 # %%
@@ -268,12 +273,18 @@ check("3170015", {"bound": bound, "depth": depth, "end_to_end_norm": end_to_end_
 # \prod_l (1 + \lVert J_{F_l} \rVert_2) \le (1 + r)^L$. With $r = 0.1$,
 # $1.1^{48} \approx 97$ and $1.1^{49} \approx 107$, so the bound passes 100 at $L = 49$
 # (the book's numbers; the code counts the same way for yours).
-# Two remarks. First, the bound never goes *below* one's reach the way $r^L$ does: the
-# identity keeps a floor under the product that a plain stack lacks. Second, it is only an
-# upper bound; random Jacobians point in unrelated directions, and the measured norm of the
-# 50-block product stays well below $1.05^{50} \approx 11.5$. The bound also warns that
-# blocks whose Jacobians consistently stretch the same directions can still make the
-# product grow exponentially, which problem 3185064 addresses.
+# Three remarks. First, this is an upper bound: it caps how much the gradient can grow and
+# says nothing about whether it can vanish (a product of tiny factors satisfies it too).
+# The statement that the gradient survives is the matching *lower* bound: by Weyl's
+# inequality $\sigma_{\min}(I + J_{F_l}) \ge 1 - \lVert J_{F_l} \rVert_2$, and
+# $\sigma_{\min}(AB) \ge \sigma_{\min}(A)\,\sigma_{\min}(B)$, so for $r < 1$ the product
+# keeps $\sigma_{\min}(J) \ge (1 - r)^L > 0$ — here $0.95^{50} \approx 0.077$, printed by the
+# code above. A plain stack $\prod_l J_{F_l}$ has no such floor: its singular values are
+# at most $r^L$. Second, the upper bound is loose; random Jacobians point in unrelated
+# directions, and the measured norm of the 50-block product stays well below
+# $1.05^{50} \approx 11.5$. Third, it still warns that blocks whose Jacobians consistently
+# stretch the same directions can make the product grow exponentially, which problem
+# 3185064 addresses.
 # <!-- END SOLUTION -->
 
 # %% [markdown]
