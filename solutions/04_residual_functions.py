@@ -423,7 +423,12 @@ check("3169942", {"total_variation": total_variation, "tv_sine": tv_sine, "tv_pa
 # $V \le \mathrm{TV}(x + f) + 1$; together $|1 - V| \le \mathrm{TV}(x + f)$. The sine makes
 # ten periods on $[0, 1]$, each rising and falling by $0.2$ twice, so $V = 4$. The rows
 # show both ends of the bound: the monotone corrections $-0.5x$ and $-2x$ sit exactly on
-# the lower bound (0.5 and 1), while a wiggly $f$ can reach the upper one. When the
-# residual is small ($V \ll 1$) the block's output has variation close to 1: the identity
-# anchors the map and keeps it from oscillating much more than its branch does.
+# the lower bound (0.5 and 1), the increasing $0.3\tanh$ on the upper one (1.6), and the
+# two sines close to it. What the bound says is $|\mathrm{TV}(x + f) - 1| \le V$: the
+# identity keeps the block's variation near 1 only when the *variation* of the residual is
+# small. A small *amplitude* is not enough: $0.02\sin(200\pi x)$ never moves the output by
+# more than 0.02, yet $V = 8$ and $\mathrm{TV}(x + f) \approx 8$, so the output oscillates
+# as much as its branch does and the identity anchors nothing. A residual block is smooth
+# when its branch is smooth (small $V$, e.g. a small Lipschitz constant, since
+# $V \le \mathrm{Lip}(f)$ on $[0, 1]$), not merely when the branch is small.
 # <!-- END SOLUTION -->
