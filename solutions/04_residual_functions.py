@@ -167,7 +167,8 @@ check("3169972", {"cosine": cosine, "cosines": cosines, "error_ratio": error_rat
 #    directly) with `fit_full_batch(stack, X4, T4, 300)`; then give the mean of
 #    $\tfrac12\lVert x_l - t\rVert^2$ for $l = 0, \dots, 4$ (`stages` returns every $x_l$).
 # 4. `alignments`: for each block, the mean cosine between its output $F_l(x_l) = x_{l+1} -
-#    x_l$ and the negative gradient of the stage loss, $t - x_l$.
+#    x_l$ and the negative gradient of the stage loss, $t - x_l$ (a list of 4 numbers, in
+#    block order).
 
 # %%
 resnet_tf.seed_everything(3169973)  # this problem's own seeds
@@ -203,7 +204,7 @@ alignments = [np.mean(np.sum(u * v, axis=1)
               for u, v in zip(steps, targets, strict=True)]
 print("stage losses:", np.round(stage_losses, 3))
 print("alignments:  ", np.round(alignments, 2))
-assert min(alignments) > 0 and stage_losses[-1] < 0.05 * stage_losses[0]
+assert alignments[-1] > 0.9 and stage_losses[-1] < 0.05 * stage_losses[0]
 assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one recovers
 # END SOLUTION
 
@@ -211,20 +212,70 @@ assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one re
 check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg_grad_logistic,
                   "stage_losses": stage_losses, "alignments": alignments})
 
+# %%
+# BEGIN SOLUTION NO PROMPT
+# Beyond the problem: does this hold for other initial weights, and during training? Three
+# seeds (the problem's and two more); cosines at initialisation, after 20 steps and after
+# 300; and a control, a 3-block stack trained for the same 300 steps.
+def boosting_run(n, seed, checkpoints):
+    resnet_tf.seed_everything(seed)
+    inp = keras.Input((d4,))
+    outs = [inp]
+    for i in range(n):
+        hidden = keras.layers.Dense(32, activation="relu", name=f"b{i}_1")(outs[-1])
+        outs.append(outs[-1] + keras.layers.Dense(d4, name=f"b{i}_2")(hidden))
+    model, partial = keras.Model(inp, outs[-1]), keras.Model(inp, outs)
+    cosines, done = [], 0
+    for step in checkpoints:
+        if step > done:
+            fit_full_batch(model, X4, T4, step - done)
+            done = step
+        xs_ = [np.asarray(v) for v in partial(X4)]
+        cosines.append([cosine(xs_[k + 1] - xs_[k], T4 - xs_[k]).mean() for k in range(n)])
+    return np.array(cosines), np.mean(np.sum((xs_[-1] - T4) ** 2, axis=1)) / 2
+
+
+checkpoints = [0, 20, 300]
+runs = {}
+for seed in (3169973, 1, 2):
+    cos_by_step, loss4 = boosting_run(n_blocks, seed, checkpoints)
+    _, loss3 = boosting_run(n_blocks - 1, seed, [300])
+    runs[seed] = (cos_by_step, loss4, loss3)
+    print(f"seed {seed}: " + "; ".join(f"step {c}: {np.round(row, 2)}"
+                                       for c, row in zip(checkpoints, cos_by_step, strict=True))
+          + f"; final loss 4 blocks {loss4:.4f}, 3 blocks {loss3:.4f}")
+assert all((c[1] > 0).all() and c[2][-1] > 0.9 for c, _, _ in runs.values())
+assert min(c[2][0] for c, _, _ in runs.values()) < 0.1        # an early block can drift off
+assert sum(l3 < l4 for _, l4, l3 in runs.values()) >= 1        # the 4th block is not always needed
+# END SOLUTION NO PROMPT
+
 # %% [markdown]
 # <!-- BEGIN SOLUTION -->
 # **Worked solution.** For the squared loss $-\partial L/\partial f = t - f$, the residual
 # of the current prediction; for the logistic loss $-\partial L/\partial f =
 # y e^{-yf}/(1 + e^{-yf}) = y / (1 + e^{yf})$, large for misclassified points and small
 # for confident correct ones. Gradient boosting fits each new weak learner to exactly this
-# negative gradient and adds it to the ensemble. In the trained residual stack every block
-# has a positive cosine with $t - x_l$: each one pushes its input towards the target, fixing
-# part of what the earlier blocks left, although all blocks were trained jointly rather
-# than one after another. The stage losses fall by more than an order of magnitude
-# overall. They need not fall at every block: a positive cosine guarantees a decrease only
-# for a short enough step, and a block may overshoot in the direction of $t - x_l$ while a
-# later block takes it back (here one block raises the loss a little and the last block
-# recovers).
+# negative gradient and adds it to the ensemble.
+#
+# In the trained stack of the problem all four cosines with $t - x_l$ are positive, and the
+# stage losses fall by more than an order of magnitude overall. They need not fall at every
+# block: a positive cosine guarantees a decrease only for a short enough step, and a block
+# may overshoot in the direction of $t - x_l$ while a later block takes it back (here the
+# third block raises the loss a little and the last one recovers).
+#
+# The extra cell shows how much of this is general. Early in training every block of every
+# seed points towards the target (all cosines positive after 20 steps): with the blocks
+# living in the output space, moving towards $t$ is the quickest way down for each of
+# them. After training, only the *last* block is guaranteed to be aligned: since
+# $x_L \approx t$, its output $x_L - x_{L-1}$ is almost exactly $t - x_{L-1}$ (cosine near
+# 1). The earlier ones need not stay aligned: for one seed the first block ends with a
+# cosine near zero or below, its work handed to later blocks. And the control shows that the
+# fourth block is not always what helps: a 3-block stack trained as long reaches a lower
+# loss for one of the three seeds. The boosting reading describes the *form* of the sum; a
+# jointly trained stack does not keep each block fitted to its own functional gradient,
+# which is why the checker only insists on the last block. (Chapter 2 measures the same
+# alignment in the hidden layers of a classifier trained stage by stage, where it is
+# positive but weak.)
 # <!-- END SOLUTION -->
 
 # %% [markdown]
