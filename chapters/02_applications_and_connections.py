@@ -261,28 +261,37 @@ print(f"largest spectral norm of a normalised kernel after training: {max(sn_nor
 clean = mean[0.0]
 assert abs(clean["plain"] - clean["residual"]) < 0.04            # (nearly) matched clean accuracy
 assert clean["Lipschitz residual"] > clean["plain"] - 0.01        # the constraint costs no accuracy
-assert max(sn_norms) < 1.01 and (robust["‖J‖₂"] < 1.5 ** ROB_DEPTH).all()
+assert max(sn_norms) < 1.02                                        # the constraint holds ...
+assert (robust.loc[robust["kind"] == "Lipschitz residual", "‖J‖₂"] < 1.5 ** ROB_DEPTH).all()
 lip, others = mean.loc["Lipschitz residual"], mean.loc[["plain", "residual"]]
 margin = spread.loc[:, [0.1, 0.2, 0.3]].max().max()
 for eps in (0.1, 0.2, 0.3):                                       # robust at every budget
     assert lip[eps] > others[eps].max() + 2 * margin
 assert mean.loc["Lipschitz residual", "‖J‖₂"] < 0.5 * mean.loc[["plain", "residual"], "‖J‖₂"].min()
-for eps in (0.2, 0.3):                                            # plain vs residual: no clear order
-    assert abs(mean.loc["plain", eps] - mean.loc["residual", eps]) < 0.1
+assert lip[0.2] > 1.5 * others[0.2].max() and lip[0.3] > 2 * others[0.3].max()
+jac_gap = mean.loc["plain", "‖J‖₂"] - mean.loc["residual", "‖J‖₂"]
+assert jac_gap > spread.loc["plain", "‖J‖₂"] + spread.loc["residual", "‖J‖₂"]  # residual: smaller J
+gap = mean.loc["plain", 0.3] - mean.loc["residual", 0.3]                      # ... yet less robust
+assert gap > spread.loc["plain", 0.3] + spread.loc["residual", 0.3]
+assert mean.loc["plain", 0.2] >= mean.loc["residual", 0.2]
 
 # %% [markdown]
-# The three networks reach similar clean accuracy, but they are not equally easy to fool.
-# The plain and the residual network lose most of their accuracy by $\epsilon = 0.2$ and
-# nearly all of it by $\epsilon = 0.3$, and between them there is no consistent winner: the
-# residual net has the smaller Jacobian norm, yet at the larger budgets the plain net keeps
-# slightly *more* accuracy, by less than the seed-to-seed spread allows us to call a
-# difference. A shortcut by itself buys no robustness. The Lipschitz-constrained residual
-# network does: its logit Jacobian is about three times smaller, and at every budget it
-# keeps more than twice the accuracy of the others, at the same clean accuracy. It is still
-# far from robust at $\epsilon = 0.3$: the guaranteed bound $1.5^4 \approx 5$ is loose, and
-# the margins between logits on the digits are small compared with what a perturbation of
-# norm $0.3\sqrt{64} = 2.4$ can move. Controlling the Lipschitz constant is what helps, and
-# it is exactly where the identity path cuts both ways, as the next experiment shows.
+# The three networks reach similar clean accuracy (within about a point and a half), but
+# they are not equally easy to fool. The plain and the residual network lose most of their
+# accuracy by $\epsilon = 0.2$ and nearly all of it by $\epsilon = 0.3$. The residual one
+# has the smaller logit Jacobian, yet it is the *less* robust of the two at the larger
+# budgets (at $\epsilon = 0.3$ by more than the seed-to-seed spread): a small local slope
+# at the clean point does not mean a large distance to the decision boundary, which is what
+# an attack has to cross. A shortcut by itself buys no robustness. The
+# Lipschitz-constrained residual network does: its logit Jacobian is about four times
+# smaller, it keeps more accuracy at every budget (twice as much at $\epsilon = 0.2$,
+# three times at $\epsilon = 0.3$), and its clean accuracy is not lower. It is still far
+# from robust at $\epsilon = 0.3$: the bound $1.5^4 \approx 5$ is loose, spectral
+# normalisation holds the kernels' norms at 1 only up to its power-iteration estimate
+# (1.01 at most here), and the margins between logits on the digits are small compared with
+# what a perturbation of Euclidean norm up to $0.3\sqrt{64} = 2.4$ can move. Controlling the
+# Lipschitz constant is what helps, and it is exactly where the identity path cuts both
+# ways, as the next experiment shows.
 #
 # ### The tension: gradient flow versus Lipschitz constant
 # The identity that keeps gradients alive backwards is the same identity that carries
@@ -1495,11 +1504,12 @@ assert cold["mean"] - warmed["mean"] > cold["std"] + warmed["std"]       # warm-
 assert (final_loss["no warm-up"] > 0.95 * np.log(WU_VOCAB)).all()       # without: stuck at chance
 
 # %% [markdown]
-# Without warm-up, the Post-LN model does not learn the task at all: on every seed its
-# loss drops to the chance level $\ln 8$ within a few steps and stays there, the
-# prediction collapsing to the token frequencies. The same model, the same initial weights
-# and the same batches, with the learning rate ramped up over the first 30 steps, leaves
-# the chance level and keeps improving. The first large steps at full learning rate, taken
+# Without warm-up, the Post-LN model does not learn the task: on every seed its loss
+# falls to the chance level $\ln 8$ within a few steps and stays at or just below it, the
+# prediction collapsing to the token frequencies. The same model, with the same initial
+# weights and the same batches but the learning rate ramped up over the first 30 steps,
+# leaves the chance level and keeps improving, although 150 steps are far from enough to
+# solve the task (the loss is still well above 0). The first large steps at full learning rate, taken
 # where Post-LN's gradients are largest, push the model into a state it does not recover
 # from; warming up avoids taking them. (We did not run the Pre-LN side of the claim here.)
 # A pre-activation ResNet keeps its shortcut free of BN and ReLU for the same reason

@@ -204,7 +204,7 @@ alignments = [np.mean(np.sum(u * v, axis=1)
               for u, v in zip(steps, targets, strict=True)]
 print("stage losses:", np.round(stage_losses, 3))
 print("alignments:  ", np.round(alignments, 2))
-assert alignments[-1] > 0.9 and stage_losses[-1] < 0.05 * stage_losses[0]
+assert alignments[-1] > 0.8 and stage_losses[-1] < 0.05 * stage_losses[0]
 assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one recovers
 # END SOLUTION
 
@@ -244,9 +244,9 @@ for seed in (3169973, 1, 2):
     print(f"seed {seed}: " + "; ".join(f"step {c}: {np.round(row, 2)}"
                                        for c, row in zip(checkpoints, cos_by_step, strict=True))
           + f"; final loss 4 blocks {loss4:.4f}, 3 blocks {loss3:.4f}")
-assert all((c[1] > 0).all() and c[2][-1] > 0.9 for c, _, _ in runs.values())
+assert all((c[1] > 0).all() and c[2][-1] > 0.8 for c, _, _ in runs.values())
 assert min(c[2][0] for c, _, _ in runs.values()) < 0.1        # an early block can drift off
-assert sum(l3 < l4 for _, l4, l3 in runs.values()) >= 1        # the 4th block is not always needed
+assert all(l4 < l3 for _, l4, l3 in runs.values())             # the 4th block does help
 # END SOLUTION NO PROMPT
 
 # %% [markdown]
@@ -269,9 +269,10 @@ assert sum(l3 < l4 for _, l4, l3 in runs.values()) >= 1        # the 4th block i
 # them. After training, only the *last* block is guaranteed to be aligned: since
 # $x_L \approx t$, its output $x_L - x_{L-1}$ is almost exactly $t - x_{L-1}$ (cosine near
 # 1). The earlier ones need not stay aligned: for one seed the first block ends with a
-# cosine near zero or below, its work handed to later blocks. And the control shows that the
-# fourth block is not always what helps: a 3-block stack trained as long reaches a lower
-# loss for one of the three seeds. The boosting reading describes the *form* of the sum; a
+# slightly negative cosine, its work handed to later blocks, and for another the third
+# block ends near 0.1. The control says the extra block is worth having here: a 3-block
+# stack trained for as many steps ends with a higher loss on all three seeds. So the
+# boosting reading fits the *form* of the sum and the early phase of training, but a
 # jointly trained stack does not keep each block fitted to its own functional gradient,
 # which is why the checker only insists on the last block. (Chapter 2 measures the same
 # alignment in the hidden layers of a classifier trained stage by stage, where it is
