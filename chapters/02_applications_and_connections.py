@@ -135,6 +135,7 @@ for kind in ("residual", "plain"):
     histories[kind] = train(nets[kind], x_train, y_train, EPOCHS, validation=(x_test, y_test))
 test_acc = {k: analysis.evaluate(m, x_test, y_test) for k, m in nets.items()}
 print({k: round(v, 3) for k, v in test_acc.items()})
+assert_distinct_kernels(nets.values())   # every layer drew its own initial weights
 
 # %%
 ax = plots.plot_training_curves(histories, metric="loss")
@@ -310,6 +311,7 @@ for depth in depths_init:
         seed_everything(0)
         net = mlp(depth, width=WIDTH, input_dim=64, output_dim=10, residual=kind == "residual",
                   branch_layers=2, kernel_initializer="he_normal")
+        assert_distinct_kernels(net)
         norms = [analysis.jacobian_singular_values(net, x)[0] for x in probe]
         rows.append({"depth": depth, "kind": kind, "jacobian_norm": float(np.mean(norms))})
 tension = pd.DataFrame(rows)
@@ -344,6 +346,7 @@ assert growth["residual"] > 10 * growth["plain"]
 seed_everything(0)
 deep = mlp(depths_init[-1], width=WIDTH, input_dim=64, output_dim=10, residual=True,
            branch_layers=2, kernel_initializer="he_normal", name="unscaled")
+assert_distinct_kernels(deep)
 lips = analysis.lipschitz_bounds(deep).set_index("block")["branch_lipschitz"]
 BETA = 0.5
 alphas = {f"{name}_add": dynamics.max_alpha(BETA, lip) for name, lip in lips.items()}
@@ -616,6 +619,7 @@ def with_stochastic_depth(layer, p_last=0.5):
 seed_everything(0)
 sd_net = keras.models.clone_model(classifier(DEPTH, residual=True),
                                   clone_function=with_stochastic_depth)
+assert_distinct_kernels(sd_net)
 sd_history = train(sd_net, x_train, y_train, EPOCHS)
 sd_lesion = analysis.random_lesion_accuracy(sd_net, x_test, y_test, ks=ks, trials=5)
 print("test accuracy with stochastic depth:", round(analysis.evaluate(sd_net, x_test, y_test), 3))
@@ -669,6 +673,7 @@ body = mlp(4, width=WIDTH, input_dim=64, output_dim=WIDTH, residual=True, branch
            name="trunk")
 head_a = keras.layers.Dense(5, name="head_a")
 model_a = keras.Model(features, head_a(body(features)))
+assert_distinct_kernels(model_a)
 train(model_a, *task_a[0], CL_EPOCHS)
 acc_a_before = analysis.evaluate(model_a, *task_a[1])
 start = [w.copy() for w in model_a.get_weights()]
@@ -750,6 +755,7 @@ rows = []
 for depth in depths:
     for kind in ("plain", "residual"):
         net = classifier(depth, residual=kind == "residual")
+        assert_distinct_kernels(net)
         layers = analysis.layer_gradient_norms(net, *batch, loss=XENT).set_index("layer")
         row = {"depth": depth, "kind": kind, "first_layer_grad": layers.loc["block1_1_dense", "norm"]}
         if kind == "residual":
@@ -1301,6 +1307,7 @@ for norm in ("pre", "post"):
     for seed in LN_SEEDS:
         seed_everything(seed)
         stack = transformer_stack(LN_BLOCKS, seq_len=LN_TOKENS, d_model=LN_WIDTH, heads=2, norm=norm)
+        assert_distinct_kernels(stack)
         x, total = ln_input, np.eye(LN_TOKENS * LN_WIDTH)
         for index in range(1, LN_BLOCKS + 1):
             jac_l, x = block_jacobian_matrix(stack.get_layer(f"block{index}"), x)
@@ -1453,6 +1460,7 @@ def learning_rate(step, warmup):
 # One model and one compiled training step serve every run: each run loads its seed's
 # initial weights and resets the optimiser's state.
 post_ln = post_ln_model(0)
+assert_distinct_kernels(post_ln)
 inits = {seed: post_ln_model(seed).get_weights() for seed in WU_SEEDS}
 wu_opt = keras.optimizers.Adam(WU_PEAK)
 wu_opt.build(post_ln.trainable_variables)
@@ -1463,7 +1471,7 @@ def wu_step(x, y):
     with tf.GradientTape() as tape:
         loss = XENT(y, post_ln(x, training=True))
     grads = tape.gradient(loss, post_ln.trainable_variables)
-    wu_opt.apply_gradients(zip(grads, post_ln.trainable_variables))
+    wu_opt.apply_gradients(zip(grads, post_ln.trainable_variables, strict=True))
     return loss, tf.linalg.global_norm(grads)
 
 
