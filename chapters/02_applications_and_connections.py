@@ -1249,9 +1249,9 @@ assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both
 # With identical networks and identical initial weights, the residual denoiser still
 # starts at the noise level: a freshly initialised $g$ outputs small values, so
 # $y - g(y) \approx y$, while the direct one starts from an output unrelated to the digit and
-# twice as far off. That head start does not last. Within an epoch or two the direct
-# denoiser is ahead, and after four epochs its test error is clearly lower, for every seed
-# and by several times the seed-to-seed spread. On these images predicting the clean digit
+# about twice as far off. That head start does not last: the direct denoiser overtakes
+# during training, and after four epochs its test error is clearly lower, for every seed
+# and by more than twice the seed-to-seed spread. On these images predicting the clean digit
 # is the *easier* task: a 16x16 digit is mostly empty background with a few smooth strokes,
 # a far simpler function of $y$ than dense Gaussian noise. This is the opposite of what
 # DnCNN reports on natural images, whose clean content is rich and whose noise is the
@@ -1279,7 +1279,8 @@ assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both
 # values. A Pre-LN block should look like the identity plus a perturbation (singular values
 # around 1); a Post-LN block should rescale the identity path (singular values below 1),
 # and its final LN should annihilate one direction per token (adding a constant to all
-# features of a token does not change its normalised value), 8 zero singular values.
+# features of a token does not change its normalised value): at least 8 zero singular
+# values.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -1340,14 +1341,15 @@ zeros = block_jac.groupby("norm")["zero σ"]
 assert ((pre_med["mean"] - 1).abs() < 0.1).all()                       # identity plus a little
 assert (pre_med["mean"] - post_med["mean"] > pre_med["std"] + post_med["std"]).all()
 assert (post_med["mean"] < 0.95).all()                                 # Post-LN shrinks
-assert zeros.min()["post-LN"] == zeros.max()["post-LN"] == LN_TOKENS   # one null direction per token
+assert zeros.min()["post-LN"] >= LN_TOKENS          # at least one null direction per token
 assert zeros.max()["pre-LN"] == 0
 
 # %% [markdown]
 # The Jacobians look as the formulas say. Every Pre-LN block has singular values centred on
 # 1, with a few larger ones where the branch adds to the identity; none is zero. Every
-# Post-LN block has its median singular value below 1 at every depth and exactly 8 zero
-# singular values, one per token: the normalisation on the shortcut rescales and projects
+# Post-LN block has its median singular value below 1 at every depth and at least 8
+# (numerically) zero singular values, one per token or more (column "zero σ" in the
+# table): the normalisation on the shortcut rescales and projects
 # the identity path at every block, so no direction passes through a Post-LN stack
 # unchanged.
 #
