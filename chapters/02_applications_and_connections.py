@@ -1278,9 +1278,9 @@ assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both
 # $128 \times 128$ Jacobian of every block at one random input sequence, and its singular
 # values. A Pre-LN block should look like the identity plus a perturbation (singular values
 # around 1); a Post-LN block should rescale the identity path (singular values below 1),
-# and its final LN should annihilate one direction per token (adding a constant to all
-# features of a token does not change its normalised value): at least 8 zero singular
-# values.
+# and each of its two LNs (after the attention and after the MLP) should annihilate one
+# direction per token (adding a constant to all features of a token does not change its
+# normalised value): at least 8 zero singular values, and up to 16.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -1347,9 +1347,9 @@ assert zeros.max()["pre-LN"] == 0
 # %% [markdown]
 # The Jacobians look as the formulas say. Every Pre-LN block has singular values centred on
 # 1, with a few larger ones where the branch adds to the identity; none is zero. Every
-# Post-LN block has its median singular value below 1 at every depth and at least 8
-# (numerically) zero singular values, one per token or more (column "zero σ" in the
-# table): the normalisation on the shortcut rescales and projects
+# Post-LN block has its median singular value below 1 at every depth and 16 (numerically)
+# zero singular values, two per token, one for each of its layer normalisations (column
+# "zero σ" in the table): the normalisation on the shortcut rescales and projects
 # the identity path at every block, so no direction passes through a Post-LN stack
 # unchanged.
 #
@@ -1500,8 +1500,9 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for i, (schedule, frame) in enumerate(warm.groupby("schedule", sort=False)):
     for column, ax in zip(("loss", "grad norm"), axes, strict=True):
         curves = frame.pivot(index="step", columns="seed", values=column).rolling(10, 1).mean()
-        ax.plot(curves.index, curves.mean(1), color=f"C{i}", label=schedule)
-        ax.fill_between(curves.index, curves.min(1), curves.max(1), color=f"C{i}", alpha=0.2)
+        ax.plot(curves.index, curves.mean(axis=1), color=f"C{i}", label=schedule)
+        ax.fill_between(curves.index, curves.min(axis=1), curves.max(axis=1), color=f"C{i}",
+                        alpha=0.2)
 axes[0].axhline(np.log(WU_VOCAB), color="0.4", ls="--", lw=1, label="chance, ln 8")
 axes[0].set(xlabel="step", ylabel="training loss (10-step mean)",
             title="12-block Post-LN, with and without warm-up")
