@@ -145,7 +145,8 @@ check("3169972", {"cosine": cosine, "cosines": cosines, "error_ratio": error_rat
 #    directly) with `fit_full_batch(stack, X4, T4, 300)`; then give the mean of
 #    $\tfrac12\lVert x_l - t\rVert^2$ for $l = 0, \dots, 4$ (`stages` returns every $x_l$).
 # 4. `alignments`: for each block, the mean cosine between its output $F_l(x_l) = x_{l+1} -
-#    x_l$ and the negative gradient of the stage loss, $t - x_l$.
+#    x_l$ and the negative gradient of the stage loss, $t - x_l$ (a list of 4 numbers, in
+#    block order).
 
 # %%
 resnet_tf.seed_everything(3169973)  # this problem's own seeds

@@ -152,9 +152,12 @@ resnet_tf.seed_everything(3187046)  # this problem's own seeds
 rng = np.random.default_rng(3187046)  # this problem's own random numbers
 P = parameters("3187046")  # eigs and power for the last two parts
 inputs = keras.Input((8,))
-outputs = dense_block(inputs, 8, branch_layers=2, name="block",
-                      kernel_initializer=keras.initializers.RandomNormal(stddev=0.15, seed=1))
-block = keras.Model(inputs, outputs)
+block = keras.Model(inputs, dense_block(inputs, 8, branch_layers=2, name="block"))
+for layer in ("block_1_dense", "block_2_dense"):   # small weights, drawn afresh for each layer
+    kernel = block.get_layer(layer).kernel
+    kernel.assign(rng.normal(0.0, 0.15, size=kernel.shape).astype("float32"))
+W1, W2 = (block.get_layer(f"block_{i}_dense").kernel.numpy() for i in (1, 2))
+assert not np.allclose(W1, W2)   # two layers, two independent draws
 branch = keras.Model(inputs, block.get_layer("block_2_dense").output)
 x0 = tf.constant(rng.standard_normal((1, 8)), dtype="float32")
 

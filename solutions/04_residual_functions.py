@@ -167,7 +167,8 @@ check("3169972", {"cosine": cosine, "cosines": cosines, "error_ratio": error_rat
 #    directly) with `fit_full_batch(stack, X4, T4, 300)`; then give the mean of
 #    $\tfrac12\lVert x_l - t\rVert^2$ for $l = 0, \dots, 4$ (`stages` returns every $x_l$).
 # 4. `alignments`: for each block, the mean cosine between its output $F_l(x_l) = x_{l+1} -
-#    x_l$ and the negative gradient of the stage loss, $t - x_l$.
+#    x_l$ and the negative gradient of the stage loss, $t - x_l$ (a list of 4 numbers, in
+#    block order).
 
 # %%
 resnet_tf.seed_everything(3169973)  # this problem's own seeds
@@ -203,7 +204,7 @@ alignments = [np.mean(np.sum(u * v, axis=1)
               for u, v in zip(steps, targets, strict=True)]
 print("stage losses:", np.round(stage_losses, 3))
 print("alignments:  ", np.round(alignments, 2))
-assert min(alignments) > 0 and stage_losses[-1] < 0.05 * stage_losses[0]
+assert alignments[-1] > 0.8 and stage_losses[-1] < 0.05 * stage_losses[0]
 assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one recovers
 # END SOLUTION
 
@@ -211,20 +212,71 @@ assert np.any(np.diff(stage_losses) > 0)  # one block overshoots, a later one re
 check("3169973", {"neg_grad_squared": neg_grad_squared, "neg_grad_logistic": neg_grad_logistic,
                   "stage_losses": stage_losses, "alignments": alignments})
 
+# %%
+# BEGIN SOLUTION NO PROMPT
+# Beyond the problem: does this hold for other initial weights, and during training? Three
+# seeds (the problem's and two more); cosines at initialisation, after 20 steps and after
+# 300; and a control, a 3-block stack trained for the same 300 steps.
+def boosting_run(n, seed, checkpoints):
+    resnet_tf.seed_everything(seed)
+    inp = keras.Input((d4,))
+    outs = [inp]
+    for i in range(n):
+        hidden = keras.layers.Dense(32, activation="relu", name=f"b{i}_1")(outs[-1])
+        outs.append(outs[-1] + keras.layers.Dense(d4, name=f"b{i}_2")(hidden))
+    model, partial = keras.Model(inp, outs[-1]), keras.Model(inp, outs)
+    cosines, done = [], 0
+    for step in checkpoints:
+        if step > done:
+            fit_full_batch(model, X4, T4, step - done)
+            done = step
+        xs_ = [np.asarray(v) for v in partial(X4)]
+        cosines.append([cosine(xs_[k + 1] - xs_[k], T4 - xs_[k]).mean() for k in range(n)])
+    return np.array(cosines), np.mean(np.sum((xs_[-1] - T4) ** 2, axis=1)) / 2
+
+
+checkpoints = [0, 20, 300]
+runs = {}
+for seed in (3169973, 1, 2):
+    cos_by_step, loss4 = boosting_run(n_blocks, seed, checkpoints)
+    _, loss3 = boosting_run(n_blocks - 1, seed, [300])
+    runs[seed] = (cos_by_step, loss4, loss3)
+    print(f"seed {seed}: " + "; ".join(f"step {c}: {np.round(row, 2)}"
+                                       for c, row in zip(checkpoints, cos_by_step, strict=True))
+          + f"; final loss 4 blocks {loss4:.4f}, 3 blocks {loss3:.4f}")
+assert all((c[1] > 0).all() and c[2][-1] > 0.8 for c, _, _ in runs.values())
+assert min(c[2][0] for c, _, _ in runs.values()) < 0.1        # an early block can drift off
+assert all(l4 < l3 for _, l4, l3 in runs.values())             # the 4th block does help
+# END SOLUTION NO PROMPT
+
 # %% [markdown]
 # <!-- BEGIN SOLUTION -->
 # **Worked solution.** For the squared loss $-\partial L/\partial f = t - f$, the residual
 # of the current prediction; for the logistic loss $-\partial L/\partial f =
 # y e^{-yf}/(1 + e^{-yf}) = y / (1 + e^{yf})$, large for misclassified points and small
 # for confident correct ones. Gradient boosting fits each new weak learner to exactly this
-# negative gradient and adds it to the ensemble. In the trained residual stack every block
-# has a positive cosine with $t - x_l$: each one pushes its input towards the target, fixing
-# part of what the earlier blocks left, although all blocks were trained jointly rather
-# than one after another. The stage losses fall by more than an order of magnitude
-# overall. They need not fall at every block: a positive cosine guarantees a decrease only
-# for a short enough step, and a block may overshoot in the direction of $t - x_l$ while a
-# later block takes it back (here one block raises the loss a little and the last block
-# recovers).
+# negative gradient and adds it to the ensemble.
+#
+# In the trained stack of the problem all four cosines with $t - x_l$ are positive, and the
+# stage losses fall by more than an order of magnitude overall. They need not fall at every
+# block: a positive cosine guarantees a decrease only for a short enough step, and a block
+# may overshoot in the direction of $t - x_l$ while a later block takes it back (here the
+# third block raises the loss a little and the last one recovers).
+#
+# The extra cell shows how much of this is general. Early in training every block of every
+# seed points towards the target (all cosines positive after 20 steps): with the blocks
+# living in the output space, moving towards $t$ is the quickest way down for each of
+# them. After training, only the *last* block is guaranteed to be aligned: since
+# $x_L \approx t$, its output $x_L - x_{L-1}$ is almost exactly $t - x_{L-1}$ (cosine near
+# 1). The earlier ones need not stay aligned: for one seed the first block ends with a
+# slightly negative cosine, its work handed to later blocks, and for another the third
+# block ends near 0.1. The control says the extra block is worth having here: a 3-block
+# stack trained for as many steps ends with a higher loss on all three seeds. So the
+# boosting reading fits the *form* of the sum and the early phase of training, but a
+# jointly trained stack does not keep each block fitted to its own functional gradient,
+# which is why the checker only insists on the last block. (Chapter 2 measures the same
+# alignment in the hidden layers of a classifier trained stage by stage, where it is
+# positive but weak.)
 # <!-- END SOLUTION -->
 
 # %% [markdown]
@@ -423,7 +475,12 @@ check("3169942", {"total_variation": total_variation, "tv_sine": tv_sine, "tv_pa
 # $V \le \mathrm{TV}(x + f) + 1$; together $|1 - V| \le \mathrm{TV}(x + f)$. The sine makes
 # ten periods on $[0, 1]$, each rising and falling by $0.2$ twice, so $V = 4$. The rows
 # show both ends of the bound: the monotone corrections $-0.5x$ and $-2x$ sit exactly on
-# the lower bound (0.5 and 1), while a wiggly $f$ can reach the upper one. When the
-# residual is small ($V \ll 1$) the block's output has variation close to 1: the identity
-# anchors the map and keeps it from oscillating much more than its branch does.
+# the lower bound (0.5 and 1), the increasing $0.3\tanh$ on the upper one (1.6), and the
+# two sines close to it. What the bound says is $|\mathrm{TV}(x + f) - 1| \le V$: the
+# identity keeps the block's variation near 1 only when the *variation* of the residual is
+# small. A small *amplitude* is not enough: $0.02\sin(200\pi x)$ never moves the output by
+# more than 0.02, yet $V = 8$ and $\mathrm{TV}(x + f) \approx 8$, so the output oscillates
+# as much as its branch does and the identity anchors nothing. A residual block is smooth
+# when its branch is smooth (small $V$, e.g. a small Lipschitz constant, since
+# $V \le \mathrm{Lip}(f)$ on $[0, 1]$), not merely when the branch is small.
 # <!-- END SOLUTION -->
