@@ -153,8 +153,8 @@ print(f"{DATASET}: train {x_train.shape}, test {x_test.shape}, width {WIDTH}, re
 
 # %%
 NETS = {
-    "plain-20": dict(depth=20, plain=True),
-    "plain-56": dict(depth=56, plain=True),
+    "plain-20": dict(depth=20, residual=False),
+    "plain-56": dict(depth=56, residual=False),
     "ResNet-20": dict(depth=20),
     "ResNet-56": dict(depth=56),
     "ResNet-56, zero-init": dict(depth=56, zero_init_residual=True),
@@ -645,7 +645,7 @@ claim(GRAD_SPREAD["plain-56"] > 10 * GRAD_SPREAD["ResNet-56"], "gradient spread 
 seed_everything(0)
 bound_net = mlp(12, width=16, input_dim=16, residual=True, branch_layers=2,
                 kernel_initializer="he_normal", alpha=0.25)
-blocks_12 = analysis.find_blocks(bound_net)
+blocks_12 = analysis.blocks_of(bound_net)
 stack_12 = keras.Model(blocks_12[0].input, blocks_12[-1].output)
 x_point = np.random.default_rng(0).normal(size=(16,)).astype("float32")
 lip = analysis.lipschitz_bounds(bound_net)
@@ -682,7 +682,7 @@ assert actual <= bound_product <= (1 + r_max) ** 12 + 1e-9
 seed_everything(0)
 floor_net = mlp(12, width=16, input_dim=16, residual=True, branch_layers=2,
                 kernel_initializer="he_normal", alpha=0.05)
-floor_blocks = analysis.find_blocks(floor_net)
+floor_blocks = analysis.blocks_of(floor_net)
 block_J = [analysis.block_jacobian(floor_net, x_point, b.name) for b in floor_blocks]
 branch_J = [J - np.eye(16) for J in block_J]           # J_F = (I + J_F) - I
 floor_rows = pd.DataFrame({
@@ -797,7 +797,7 @@ def relu_stack(depth: int, residual: bool, std: float, width: int = 16, seed: in
                                                seed=1000 * seed + i)
         h = keras.layers.Dense(width, activation="relu", use_bias=False, kernel_initializer=init,
                                name=f"b{i}_1_dense")(x)
-        x = Residual(identity=residual, name=f"b{i}_add")([x, h])
+        x = Residual(residual=residual, name=f"b{i}_add")([x, h])
     return keras.Model(inputs, x, name=("residual" if residual else "plain") + f"_relu{depth}")
 
 
@@ -956,10 +956,10 @@ assert sq_grad["pre-activation"] > 1.5 * sq_grad["post-activation"]
 
 # %%
 resnet20 = MODELS["ResNet-20"]
-joins = [b.join.output for b in analysis.find_blocks(resnet20)]
+joins = [b.join.output for b in analysis.blocks_of(resnet20)]
 sums = keras.Model(resnet20.input, joins)(x_probe, training=False)
 closed_share = pd.Series({b.name: float(np.mean(np.asarray(s) <= 0))
-                          for b, s in zip(analysis.find_blocks(resnet20), sums, strict=True)})
+                          for b, s in zip(analysis.blocks_of(resnet20), sums, strict=True)})
 CLOSED_SHARE = float(closed_share.mean())
 print(closed_share.round(2).to_string())
 print(f"mean share of units whose shortcut gradient is blocked: {CLOSED_SHARE:.2f}")
@@ -1095,7 +1095,7 @@ rows = {
                                     (14, 14, 256)),
                           analysis.basic_block_cost(256, 256, 14, 14)),
     "bottleneck, 256 -> 64 -> 256": (
-        conv_cost(lambda t: bottleneck_block(t, 64, conv_shortcut=False, use_bias=False,
+        conv_cost(lambda t: bottleneck_block(t, 64, use_bias=False,
                                              name="n"), (14, 14, 256)),
         analysis.bottleneck_block_cost(256, 64, 256, 14, 14)),
     "basic, 64 -> 64": (conv_cost(lambda t: basic_block(t, 64, use_bias=False, name="c"),
@@ -1230,7 +1230,7 @@ seed_everything(0)
 zero_post = cifar_resnet(20, width=WIDTH, input_shape=INPUT_SHAPE, zero_init_residual=True)
 zero_pre = cifar_resnet(20, width=WIDTH, input_shape=INPUT_SHAPE, zero_init_residual=True,
                         preact=True)
-same = [b for b in analysis.find_blocks(zero_post) if b.same_shape]
+same = [b for b in analysis.blocks_of(zero_post) if b.same_shape]
 ins_outs = keras.Model(zero_post.input, [t for b in same for t in (b.input, b.output)])(x_probe)
 max_change = max(float(np.max(np.abs(np.asarray(ins_outs[2 * i]) - np.asarray(ins_outs[2 * i + 1]))))
                  for i in range(len(same)))
@@ -1341,7 +1341,7 @@ seed_everything(0)
 booster = mlp(6, width=32, input_dim=1, output_dim=1, residual=True, branch_layers=2, alpha=0.5)
 booster.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
 training.fit(booster, (x_sine, y_sine), epochs=40, batch_size=64, compile=False, verbose=0, seed=0)
-boost_blocks = analysis.find_blocks(booster)
+boost_blocks = analysis.blocks_of(booster)
 parts = keras.Model(booster.input, [boost_blocks[0].input] + [b.branch for b in boost_blocks]
                     + [boost_blocks[-1].output])(x_sine_test)
 x0, branches, xL = np.asarray(parts[0]), [0.5 * np.asarray(f) for f in parts[1:-1]], np.asarray(parts[-1])
@@ -1711,7 +1711,7 @@ def gated_stack(kind: str, depth: int = 20, width: int = 16):
         if kind.startswith("highway"):
             x = HighwayGate(gate_bias=-5.0 if "open" in kind else 5.0, name=f"l{i}")([x, h])
         else:
-            x = Residual(identity=(kind == "residual"), name=f"l{i}_add")([x, h])
+            x = Residual(residual=(kind == "residual"), name=f"l{i}_add")([x, h])
     outputs = keras.layers.Dense(1, name="head")(x)
     return keras.Model(inputs, outputs, name=kind.replace(" ", "_").replace(",", ""))
 

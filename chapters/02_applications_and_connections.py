@@ -364,11 +364,11 @@ scaled.set_weights(deep.get_weights())
 
 
 def trunk(model):
-    blocks = analysis.find_blocks(model)
+    blocks = analysis.blocks_of(model)
     return keras.Model(blocks[0].input, blocks[-1].output)
 
 
-embed = keras.Model(deep.inputs, analysis.find_blocks(deep)[0].input)
+embed = keras.Model(deep.inputs, analysis.blocks_of(deep)[0].input)
 trunk_norm = {}
 for label, model in (("unscaled", deep), ("scaled", scaled)):
     stack = trunk(model)
@@ -444,7 +444,7 @@ for seed in BOOST_SEEDS:
     boost = mlp(STAGES, width=WIDTH, input_dim=64, output_dim=10, residual=True, branch_layers=2,
                 kernel_initializer="glorot_uniform", name="boosted")
     assert_distinct_kernels(boost)
-    names = analysis.lesionable_blocks(boost)
+    names = [b.name for b in analysis.blocks_of(boost) if b.same_shape]
     prev_loss, prev_right, _ = train_stage(boost, names, 0, names)
     for k in range(1, STAGES + 1):
         saved = boost.get_weights()
@@ -567,7 +567,7 @@ assert (by_k.loc[ks[1:], "residual"] > by_k.loc[ks[1:], "plain"]).all()
 # path of length $k$ and multiplies by the number of such paths.
 
 # %%
-n_blocks = len(analysis.residual_blocks(res))
+n_blocks = len(analysis.blocks_of(res, residual_only=True))
 lengths = analysis.path_length_distribution(n_blocks)
 by_length = analysis.gradient_by_path_length(res, x_test[:128], y_test[:128],
                                              samples=4, loss=XENT)

@@ -354,9 +354,12 @@ assert analysis.path_length_fraction(n_blocks, 5, 15) > 0.95
 
 # %% [markdown]
 # Other readings of the same sum appear in assignment 4: each block as a correction
-# $F(x) \approx t - x$ (problem **3169972**), the stack as stagewise boosting along the
-# negative gradient (problem **3169973**), and the identity as an anchor that keeps the
-# total variation of a 1-D map between $|1 - V|$ and $1 + V$ (problem **3169942**).
+# $F(x) \approx t - x$ (problem **3169972**), the stack read as stagewise boosting, with a
+# measurement of how far each block's output actually follows the negative gradient
+# (problem **3169973**: early in training all blocks do, at the end reliably only the last),
+# and the bounds $|1 - V| \le \mathrm{TV}(x + f) \le 1 + V$ on the total variation of a 1-D
+# map, which keep it near the identity's only when the branch's own variation $V$ is small
+# (problem **3169942**).
 
 # %% [markdown]
 # ## 5. Depth as time
