@@ -54,13 +54,14 @@ def initializer_for(initializer, layer_name: str):
     :math:`(s + \\mathrm{crc32}(\\text{layer\\_name})) \\bmod 2^{31}`, so a seeded model
     is still the same model on every build while its layers draw distinct kernels,
     and an unseeded one draws a fresh seed per layer. Initializers without a seed
-    (``Zeros``, ``Constant``, ...) are returned unchanged.
+    (``Zeros``, ``Constant``, ...) or seeded by a ``keras.random.SeedGenerator``
+    (which advances on every draw) are returned unchanged.
     """
     if not isinstance(initializer, keras.initializers.Initializer):
         return initializer
     config = initializer.get_config()
-    if "seed" not in config:
-        return initializer
+    if "seed" not in config or not isinstance(config["seed"], int | None):
+        return initializer  # no seed, or a SeedGenerator: it advances on every draw
     if config["seed"] is not None:
         config["seed"] = (int(config["seed"]) + zlib.crc32(layer_name.encode())) % 2**31
     return type(initializer).from_config(config)

@@ -172,5 +172,8 @@ def test_one_initializer_instance_gives_every_layer_its_own_kernel():
     assert initializer_for("he_normal", "x") == "he_normal"
     zeros = keras.initializers.Zeros()
     assert initializer_for(zeros, "x") is zeros
+    generated = keras.initializers.RandomNormal(seed=keras.random.SeedGenerator(3))
+    assert initializer_for(generated, "x") is generated
+    assert tied_kernels(mlp(3, width=8, kernel_initializer=generated)) == []
     unseeded = initializer_for(keras.initializers.GlorotUniform(), "x")
     assert isinstance(unseeded, keras.initializers.GlorotUniform)
