@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from resnet_tf.analysis.adversarial import logit_jacobian_norms
-from resnet_tf.analysis.kernel_ties import tied_kernels
+from resnet_tf.analysis.weights import tied_kernels
 from resnet_tf.applications.lipschitz import lipschitz_residual_mlp
 
 

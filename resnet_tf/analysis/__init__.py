@@ -71,7 +71,7 @@ from .paths import (
 from .receptive_field import effective_receptive_field, input_gradient_map, rms_radius
 from .signal import activation_variance, signal_propagation
 from .variation import function_total_variation, residual_tv_bounds, sample, total_variation
-from .weights import tied_kernels
+from .weights import assert_distinct_kernels, tied_kernels
 
 __all__ = [
     "AlignmentLogger", "Block", "GradientNormLogger", "accuracy", "activation_gradient_norms",
@@ -89,5 +89,5 @@ __all__ = [
     "spectral_norm", "total_variation",
     "effective_receptive_field", "expected_calibration_error", "filter_normalized_direction",
     "input_gradient_map", "loss_slice", "reliability_bins", "rms_radius", "slice_curvature",
-    "tied_kernels",
+    "tied_kernels", "assert_distinct_kernels",
 ]

@@ -12,6 +12,7 @@ every draw.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 import keras
 import numpy as np
@@ -61,3 +62,18 @@ def _layers(model: keras.Model):
             yield from _layers(layer)
         else:
             yield layer
+
+
+def assert_distinct_kernels(models: keras.Model | Iterable[keras.Model]) -> None:
+    """Raise ``AssertionError`` naming the tied layers if a model holds two equal kernels.
+
+    ``models`` is one model or several; each is checked with :func:`tied_kernels`.
+    """
+    models = [models] if isinstance(models, keras.Model) else list(models)
+    for model in models:
+        pairs = tied_kernels(model)
+        if pairs:
+            raise AssertionError(
+                f"model {model.name!r} has identical kernels in {pairs}: one initializer "
+                "instance reused by several layers? Draw one per layer."
+            )
