@@ -291,15 +291,15 @@ print(f"cost of going from 20 to 56 layers (mean training error): plain {PLAIN_G
 
 
 def worst_case_gap(deep: str, shallow: str, larger: bool = True) -> np.float64:
-    """Cost of depth in the least (larger=False) or most favourable pairing of seeds.
+    """Training-error gap `deep` minus `shallow` over pairings of their seeds.
 
-    With larger=False: min over seeds of `deep` minus max over seeds of `shallow`, the
-    smallest the gap can be; with larger=True: max minus min, the largest it can be.
+    larger=True: the largest gap any pairing gives (max of `deep` minus min of `shallow`);
+    larger=False: the smallest (min of `deep` minus max of `shallow`).
     """
-    lo, hi = FINAL_TRAIN_ERR.loc[deep], FINAL_TRAIN_ERR.loc[shallow]
+    deep_err, shallow_err = FINAL_TRAIN_ERR.loc[deep], FINAL_TRAIN_ERR.loc[shallow]
     if larger:
-        return np.float64(lo["max"] - hi["min"])
-    return np.float64(lo["min"] - hi["max"])
+        return np.float64(deep_err["max"] - shallow_err["min"])
+    return np.float64(deep_err["min"] - shallow_err["max"])
 
 
 # Shortcuts cut the cost of depth several-fold, even when the seeds are paired as badly as
@@ -307,7 +307,7 @@ def worst_case_gap(deep: str, shallow: str, larger: bool = True) -> np.float64:
 WORST_RATIO = {name: worst_case_gap("plain-56", "plain-20", larger=False)
                / worst_case_gap(name, "ResNet-20") for name in ("ResNet-56", "ResNet-56, zero-init")}
 print("mean cost ratio plain / ResNet:", round(PLAIN_GAP / RESNET_GAP, 1), " plain / zero-init:",
-      round(PLAIN_GAP / ZERO_GAP, 1), " worst-case ratios:", {k: round(v, 1) for k, v in WORST_RATIO.items()})
+      round(PLAIN_GAP / ZERO_GAP, 1), " worst-case ratios:", {k: round(float(v), 1) for k, v in WORST_RATIO.items()})
 claim(all(v > 3 for v in WORST_RATIO.values()), "depth costs the ResNets several times less than the plain net")
 # At this budget the deeper ResNet still trains worse: every ResNet-56 seed (either
 # initialisation) ends above every ResNet-20 seed. The gap of the means is not larger than
