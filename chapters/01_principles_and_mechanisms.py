@@ -91,6 +91,7 @@ from resnet_tf.reproduce import replay
 from resnet_tf.runtime import claim
 
 seed_everything(0)
+CHAPTER_START = time.perf_counter()
 pd.set_option("display.precision", 4)
 pd.set_option("display.width", 120)
 plt.rcParams["figure.dpi"] = 80
@@ -116,7 +117,10 @@ print("profile:", PROFILE)
 # initial weights and the batch order), and what we compare is the **training error at the
 # end of the run**, measured on the whole training set in inference mode
 # (`model.evaluate`, batch-norm moving statistics) — not the mean loss over the last epoch,
-# which mixes weights from the whole epoch and batch statistics.
+# which mixes weights from the whole epoch and batch statistics. Throughout the chapter the
+# **spread** of a quantity over seeds is its range, max − min of the seeds (not a standard
+# deviation), and "by more than the spread" means that the difference of the means exceeds
+# the larger of the two ranges.
 #
 # * `full` profile (GPU): 25,000 CIFAR-10 training images, width 16, the paper's recipe (SGD
 #   with momentum 0.9, weight decay $10^{-4}$, batch 128, learning rate 0.1 divided by 10 at
@@ -284,7 +288,33 @@ RESNET_GAP = FINAL_TRAIN_ERR.loc["ResNet-56", "mean"] - FINAL_TRAIN_ERR.loc["Res
 ZERO_GAP = FINAL_TRAIN_ERR.loc["ResNet-56, zero-init", "mean"] - FINAL_TRAIN_ERR.loc["ResNet-20", "mean"]
 print(f"cost of going from 20 to 56 layers (mean training error): plain {PLAIN_GAP:+.4f}, "
       f"ResNet {RESNET_GAP:+.4f}, zero-init ResNet {ZERO_GAP:+.4f}")
-claim(abs(RESNET_GAP) < PLAIN_GAP / 10, "depth costs the ResNet far less than the plain net")
+
+
+def worst_case_gap(deep: str, shallow: str, larger: bool = True) -> np.float64:
+    """Training-error gap `deep` minus `shallow` over pairings of their seeds.
+
+    larger=True: the largest gap any pairing gives (max of `deep` minus min of `shallow`);
+    larger=False: the smallest (min of `deep` minus max of `shallow`).
+    """
+    deep_err, shallow_err = FINAL_TRAIN_ERR.loc[deep], FINAL_TRAIN_ERR.loc[shallow]
+    if larger:
+        return np.float64(deep_err["max"] - shallow_err["min"])
+    return np.float64(deep_err["min"] - shallow_err["max"])
+
+
+# Shortcuts cut the cost of depth several-fold, even when the seeds are paired as badly as
+# possible: the smallest plain cost over the largest ResNet cost.
+WORST_RATIO = {name: worst_case_gap("plain-56", "plain-20", larger=False)
+               / worst_case_gap(name, "ResNet-20") for name in ("ResNet-56", "ResNet-56, zero-init")}
+print("mean cost ratio plain / ResNet:", round(PLAIN_GAP / RESNET_GAP, 1), " plain / zero-init:",
+      round(PLAIN_GAP / ZERO_GAP, 1), " worst-case ratios:", {k: round(float(v), 1) for k, v in WORST_RATIO.items()})
+claim(all(v > 3 for v in WORST_RATIO.values()), "depth costs the ResNets several times less than the plain net")
+# At this budget the deeper ResNet still trains worse: every ResNet-56 seed (either
+# initialisation) ends above every ResNet-20 seed. The gap of the means is not larger than
+# ResNet-56's own seed range, so its size is uncertain.
+claim(bool(FINAL_TRAIN_ERR.loc["ResNet-56", "min"] > FINAL_TRAIN_ERR.loc["ResNet-20", "max"])
+      and bool(FINAL_TRAIN_ERR.loc["ResNet-56, zero-init", "min"] > FINAL_TRAIN_ERR.loc["ResNet-20", "max"]),
+      "every ResNet-56 seed ends above every ResNet-20 seed")
 # Observations (not claims): is the difference between ResNet-56 and ResNet-20, and between
 # the two ResNet-56 initialisations, larger than the spread over seeds?
 DEEPER_RESNET = {
@@ -300,17 +330,19 @@ print("separated by more than the seed spread:", DEEPER_RESNET)
 # %% [markdown]
 # **What the runs show.** Degradation is unambiguous: with the same recipe, every seed of
 # plain-56 ends with a far higher training error than every seed of plain-20, and since this
-# is the *training* error it is not overfitting. With shortcuts the effect is reduced by more
-# than a factor of ten: going from 20 to 56 layers costs the ResNets a few points of training
-# error on average against tens of points for the plain nets, and each ResNet ends below
-# the plain net of the same depth by more than the seed spread.
+# is the *training* error it is not overfitting. Shortcuts cut the cost of depth several-fold:
+# on the means, going from 20 to 56 layers costs the plain nets about 77 points of training
+# error, the ResNet about 6 and the zero-initialised ResNet about 13; even pairing the seeds
+# as badly as possible (the smallest plain cost against the largest ResNet cost) leaves a
+# ratio above 3. Each ResNet also ends below the plain net of the same depth by more than the
+# seed spread.
 #
 # **Does the deeper ResNet win?** Not at this budget. In the paper, ResNet-56 ends with a
 # lower training and test error than ResNet-20 (test error 6.97% against 8.75%) after 64k
-# iterations. Here ResNet-56's mean training error is *above* ResNet-20's, but its three
-# seeds scatter widely (one seed far behind the other two), and the difference is smaller
-# than that scatter: the honest reading is "56 layers train nearly, but not yet quite, as
-# well as 20 after a few hundred steps", not a ranking.
+# iterations. Here every ResNet-56 seed ends with a higher training error than every
+# ResNet-20 seed (with either initialisation of ResNet-56): the deeper ResNet trains worse at
+# this budget. Only the size of the gap is uncertain: ResNet-56's seeds scatter widely (one
+# far behind the other two), and the gap of the means is smaller than their range.
 #
 # **Is it the initialisation?** A plausible explanation of why the deeper ResNet trails is
 # its start: the 27 additive blocks pile up variance, so ResNet-56 begins with a loss far
@@ -319,11 +351,11 @@ print("separated by more than the seed spread:", DEEPER_RESNET)
 # chance loss. It does **not** close the gap: its mean training error is no better than the
 # default ResNet-56's (on this budget it is higher, within the seed spread). So the initial
 # variance is not what holds ResNet-56 back here. A likely reason, which these runs do not
-# test, is simply that a network with three times the layers needs more steps than four
-# epochs give it (the paper trains for 64k iterations). Seeing the paper's ordering takes the paper's budget (the
-# `full` profile on a GPU, and section 1.1). What the quick budget shows without
-# ambiguity is the part that matters for this chapter: without shortcuts, depth breaks
-# optimisation; with shortcuts it costs little.
+# test, is simply that a network with three times the layers needs more steps than this
+# short run gives it (the paper trains for 64k iterations). Seeing the paper's ordering takes
+# the paper's budget (the `full` profile on a GPU, and section 1.1). What the quick budget
+# shows without ambiguity is the part that matters for this chapter: without shortcuts, depth
+# breaks optimisation; with shortcuts it costs several times less, though not nothing.
 
 # %% [markdown]
 # ### 1.1 At the paper's scale (replayed)
@@ -453,9 +485,9 @@ print(signal_spread.round(1))
 plain_sig, res_sig = signal_spread.iloc[0], signal_spread.iloc[1]
 # Even with He initialisation the plain net's forward variance and backward gradient drift
 # by more than an order of magnitude across its depth; the residual net drifts far less.
-assert plain_sig["variance spread"] > 30 and plain_sig["gradient spread"] > 10
+assert plain_sig["variance spread"] > 100 and plain_sig["gradient spread"] > 30
 assert res_sig["variance spread"] < plain_sig["variance spread"] / 10
-assert res_sig["gradient spread"] < plain_sig["gradient spread"] / 3
+assert res_sig["gradient spread"] < 10 < plain_sig["gradient spread"] / 3
 
 # %%
 # Live control: the gradient profile at initialisation for any depth L and branch scale
@@ -467,9 +499,10 @@ if interactive.frontend_connected():
 # The plain network's variance wanders over two orders of magnitude — up, then down — even
 # though every single layer was initialised to preserve it. Its gradient drifts too. The
 # residual network's variance grows smoothly and mildly (each block *adds* a small variance,
-# $\mathrm{Var}(x_{l+1}) \approx \mathrm{Var}(x_l) + \alpha^2 \mathrm{Var}(F(x_l))$), and the
-# gradient reaching the first block is of the same order as at the last. Multiplication is
-# the problem; the residual design turns the chain into a sum.
+# $\mathrm{Var}(x_{l+1}) \approx \mathrm{Var}(x_l) + \alpha^2 \mathrm{Var}(F(x_l))$), and its
+# gradient changes by a factor of about 6 between the largest and smallest block, against
+# about 45 for the plain net, whose gradient makes a large excursion between the first and
+# the last block. Multiplication is the problem; the residual design turns the chain into a sum.
 
 # %% [markdown]
 # ## 3. The residual block learns corrections
@@ -568,11 +601,12 @@ identity_mse = {k: float(np.mean((np.asarray(m(u_test)) - u_test) ** 2))
 print("MSE of the identity at initialisation:", {k: f"{v:.2e}" for k, v in identity_start.items()})
 print("held-out MSE after training:         ", {k: f"{v:.2e}" for k, v in identity_mse.items()})
 assert identity_start["residual"] < identity_start["plain"] / 5
-assert identity_mse["residual"] < identity_mse["plain"] / 100
+assert identity_mse["residual"] < identity_mse["plain"] / 500
 
 # %% [markdown]
 # The residual stack starts close to the identity (its branches are small) and removes the
-# rest of the error within a few epochs, while the plain stack stalls far from the identity:
+# rest of the error steadily over the 20 epochs (its held-out error ends about a thousand times
+# below the plain stack's), while the plain stack stalls far from the identity:
 # a stack of ReLU layers has to find exact identity matrices, and units that die on the way
 # are lost. "Learn a small correction to the identity"
 # is a much easier optimisation problem than "learn the identity".
@@ -845,18 +879,26 @@ ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("depth (blocks)")
 ax.set_ylabel("singular values of the input-output Jacobian")
-ax.set_title("ReLU stacks: the residual spectrum stays near 1")
+ax.set_title("ReLU stacks: the residual median stays near 1")
 ax.legend(fontsize="small")
 plt.show()
 print(sv.pivot(index="depth", columns="net", values="median").to_string(
     float_format=lambda v: f"{v:.3g}"))
 deep = sv.query("depth == 64").set_index("net")
-assert 0.1 < deep.loc["residual, small W", "median"] < 10
+print("depth 64, extremes of the spectrum:")
+print(deep[["sigma_min", "median", "sigma_max"]].to_string(float_format=lambda v: f"{v:.3g}"))
+res64 = deep.loc["residual, small W"]
+# The residual median stays near 1 and the smallest singular value above 0.05, but the
+# largest grows to hundreds: the spectrum widens with depth.
+assert 0.5 < res64["median"] < 2 and res64["sigma_min"] > 0.05 and res64["sigma_max"] > 100
 assert deep.loc["plain, small W", "sigma_max"] < 1e-10
+assert deep.loc["plain, He W", "sigma_min"] < 1e-20 and deep.loc["plain, He W", "median"] < 1e-6
 
 # %% [markdown]
-# The residual stack's singular values stay within an order of magnitude of 1 at depth 64,
-# while the plain stack with the same weights loses its whole spectrum, and the plain stack
+# At depth 64 the residual stack's median singular value stays near 1 (1.04) and its smallest
+# one above 0.1, but its largest grows to about 500 (between $10^2$ and $10^3$): the identity
+# keeps every direction alive, it does not keep the spectrum narrow. The plain stack with the
+# same weights loses its whole spectrum, and the plain stack
 # with He weights loses most of its directions (ReLUs zero out rows of $D_l$, and the product
 # becomes nearly singular).
 
@@ -917,8 +959,8 @@ assert gap["plain"] < 1e-12 and gap["residual"] > 1.0
 #
 # ### 7.1 Where the nonlinearity goes
 #
-# Compare a **post-activation** block, $y = \sigma(x + F(x))$, with a **pre-activation**
-# block in which the nonlinearity stays inside the branch, $y = x + \sigma(F(x))$. In the
+# Compare a **post-activation** block, $y = \sigma(x + F(x))$, with blocks in which the
+# nonlinearity stays inside the branch. In the
 # CIFAR ResNets the original (v1) block is
 # $y = \mathrm{ReLU}\big(x + \mathrm{BN}(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 * x)))\big)$ — batch
 # norm inside the branch, the ReLU after the addition — and the pre-activation (v2) block is
@@ -927,12 +969,21 @@ assert gap["plain"] < 1e-12 and gap["residual"] > 1.0
 # shortcut: the highway is closed for that unit. In the second nothing sits on the shortcut,
 # so $\partial y/\partial x = I + \partial(\sigma\circ F)/\partial x$ exactly.
 #
-# In the scalar case with $F(x) = wx$, $x \sim \mathcal N(0,1)$ and $w \sim \mathcal N(0, 0.5^2)$,
+# A scalar toy makes the difference countable. Take $x \sim \mathcal N(0,1)$, a branch weight
+# $w \sim \mathcal N(0, 0.5^2)$ and three blocks: post-activation $y = \mathrm{ReLU}(x + wx)$;
+# pre-activation (v2) $y = x + w\,\mathrm{ReLU}(x)$, the nonlinearity at the start of the
+# branch; and $y = x + \mathrm{ReLU}(wx)$, the nonlinearity at the *end* of the branch (the
+# variant the v2 paper calls "ReLU before addition": its branch can only add, never
+# subtract, and it trained worse than v1 on CIFAR-10). Then
 # $$ \mathbb{E}\Big[\big(\tfrac{dy}{dx}\big)^2\Big]_{\text{post}}
 #    = \mathbb{E}\big[\mathbf{1}[x + wx > 0]\,(1 + w)^2\big] = \tfrac12(1 + \sigma_w^2), \qquad
-#    \mathbb{E}\Big[\big(\tfrac{dy}{dx}\big)^2\Big]_{\text{pre}}
-#    = \mathbb{E}\big[(1 + \mathbf{1}[wx > 0]\,w)^2\big] = 1 + \tfrac12\sigma_w^2 . $$
-# We estimate both by automatic differentiation over $200{,}000$ samples.
+#    \mathbb{E}\Big[\big(\tfrac{dy}{dx}\big)^2\Big]_{\text{v2}}
+#    = \mathbb{E}\big[(1 + \mathbf{1}[x > 0]\,w)^2\big]
+#    = \mathbb{E}\Big[\big(\tfrac{dy}{dx}\big)^2\Big]_{\text{end}}
+#    = \mathbb{E}\big[(1 + \mathbf{1}[wx > 0]\,w)^2\big] = 1 + \tfrac12\sigma_w^2 , $$
+# since $w$ has mean zero and is independent of $x$. In both branch-internal placements the
+# shortcut contributes its full 1; in the post-activation block half of the samples lose it.
+# We estimate all three by automatic differentiation over $200{,}000$ samples.
 
 # %%
 rng = np.random.default_rng(0)
@@ -941,13 +992,17 @@ w_mc = tf.constant(rng.normal(0.0, 0.5, size=200_000), tf.float32)
 with tf.GradientTape(persistent=True) as tape:
     tape.watch(x_mc)
     y_post = tf.nn.relu(x_mc + w_mc * x_mc)
-    y_pre = x_mc + tf.nn.relu(w_mc * x_mc)
+    y_v2 = x_mc + w_mc * tf.nn.relu(x_mc)
+    y_end = x_mc + tf.nn.relu(w_mc * x_mc)
 sq_grad = {"post-activation": float(tf.reduce_mean(tape.gradient(y_post, x_mc) ** 2)),
-           "pre-activation": float(tf.reduce_mean(tape.gradient(y_pre, x_mc) ** 2))}
+           "pre-activation (v2)": float(tf.reduce_mean(tape.gradient(y_v2, x_mc) ** 2)),
+           "ReLU at the end of the branch": float(tf.reduce_mean(tape.gradient(y_end, x_mc) ** 2))}
 del tape
-print({k: round(v, 3) for k, v in sq_grad.items()}, " theory: post 0.625, pre 1.125")
-assert abs(sq_grad["post-activation"] - 0.625) < 0.01 and abs(sq_grad["pre-activation"] - 1.125) < 0.01
-assert sq_grad["pre-activation"] > 1.5 * sq_grad["post-activation"]
+print({k: round(v, 3) for k, v in sq_grad.items()}, " theory: post 0.625, v2 and end of branch 1.125")
+assert abs(sq_grad["post-activation"] - 0.625) < 0.01
+assert abs(sq_grad["pre-activation (v2)"] - 1.125) < 0.01
+assert abs(sq_grad["ReLU at the end of the branch"] - 1.125) < 0.01
+assert sq_grad["pre-activation (v2)"] > 1.5 * sq_grad["post-activation"]
 
 # %% [markdown]
 # How often is the highway closed in a real post-activation network? In the trained
@@ -1205,13 +1260,20 @@ for weight in (0.5, 0.8, 1.0):
                           norms["input_norm"].iloc[0] / norms["output_norm"].iloc[-1]})
 gates = pd.DataFrame(gate_rows).set_index("shortcut weight")
 print(gates.to_string(float_format=lambda v: f"{v:.3g}"))
-assert gates.loc[0.5, "gradient gain over 20 blocks"] < 1e-4
+# The gain over the stack follows weight^20 within a factor of 3 (the small branches add
+# little) and is of order 1 only for weight 1; the shortcut term dominates each block's
+# input gradient in all three stacks.
+for weight in (0.5, 0.8):
+    assert weight**20 / 3 < gates.loc[weight, "gradient gain over 20 blocks"] < 3 * weight**20
 assert 0.3 < gates.loc[1.0, "gradient gain over 20 blocks"] < 3
-assert gates.loc[1.0, "mean utilisation"] > gates.loc[0.5, "mean utilisation"]
+assert (gates["mean utilisation"] > 0.9).all()
 
 # %% [markdown]
-# With weight 1 the gradient crosses the 20 blocks at about its original size and most of it
-# travels through the shortcut; with weight 0.5 the gain is close to $0.5^{20} \approx 10^{-6}$.
+# In all three stacks most of each block's input gradient is the shortcut's term (utilisation
+# above 0.9: the branches are scaled by 0.1, so they add little whatever the weight). What the
+# weight changes is the gain: it follows $w^{20}$ — about $10^{-6}$ for $w = 0.5$
+# ($0.5^{20} \approx 10^{-6}$), about $10^{-2}$ for $w = 0.8$ — and only with weight 1 does
+# the gradient cross the 20 blocks at about its original size.
 # Every alternative to the pure identity — gates, scales, projections — modifies the clean
 # highway, which is why ResNets keep identity shortcuts wherever the shapes allow it.
 
@@ -1365,18 +1427,20 @@ plt.show()
 print("test MSE after k blocks:", [round(v, 4) for v in partial_mse])
 print("alignment per block:", boost_align["cosine"].round(3).tolist())
 BOOST_GAIN = partial_mse[0] / partial_mse[-1]
-assert BOOST_GAIN > 5                                   # the whole sum corrects x_0 strongly
+assert BOOST_GAIN > 10                                  # the whole sum corrects x_0 strongly
 assert not np.all(np.diff(partial_mse) <= 0)            # ... but not block by block
-assert abs(boost_align["cosine"].mean()) < 0.2
+assert (boost_align["cosine"].abs() < 0.1).all()        # no block aligned at the end
 
 # %% [markdown]
 # The unrolled sum holds exactly, and the full sum of corrections reduces the error of the
 # head applied to $x_0$ by more than an order of magnitude. But the partial readouts are
 # *not* monotone: jointly trained blocks cooperate rather than each fixing the error left by
-# its predecessors. The alignment in the right panel is near zero, but it is measured at the
-# end of training on noisy targets, where the loss gradient is mostly what the network
-# cannot (and should not) fit — the noise — so it says little about what the blocks did while
-# they learned. The boosting claim is about that: *a new block, added to a trained stack,
+# its predecessors. The alignment in the right panel — the quantity is
+# $\cos(F_l, -\partial L/\partial x_{l+1})$, the gradient at the block's own output taken back
+# through all later blocks and the head, in a *jointly* trained net, on *noisy* targets, at the
+# *end* of training — lies between −0.07 and 0.06 for every block. At that moment the loss
+# gradient is mostly what the network cannot (and should not) fit, the noise, so it says
+# little about what the blocks did while they learned. The boosting claim is about that: *a new block, added to a trained stack,
 # moves the output along the negative functional gradient.*
 #
 # *Stagewise experiment.* We test it directly. A 3-block residual MLP (width 16) is grown one
@@ -1517,35 +1581,51 @@ early = ALIGN_SUMMARY.query("step <= 8")
 # While it learns, each new block ends up pointing down the functional gradient: the mean
 # cosine after 128 steps is positive by more than its spread over seeds ...
 assert all(late["mean"] > late["max"] - late["min"])
-# ... but it is far from 1, and during the first steps it is close to zero.
+# ... but weak: the mean lies between 0.1 and 0.4, no seed reaches 0.6, and during the first
+# steps it is close to zero.
+assert late["mean"].between(0.1, 0.4).all()
 assert late["max"].max() < 0.6 and early["mean"].abs().max() < 0.1
-# Block 2 (added once block 1 had stopped improving) beats "train block 1 longer" clearly;
-# block 3 does not beat "train block 2 longer" (observation: the previous block still had room).
+# Block 2 (added once block 1 had plateaued: the control gains under 10% of the MSE) beats
+# "train block 1 longer" clearly; block 3 does not beat "train block 2 longer", whose
+# control still removes over 20% of the MSE (observation: the previous stage had room).
+CONTROL_GAIN = (STAGES["MSE before"] - STAGES["control (train block k-1 longer)"]).groupby(
+    STAGES["new block"]).mean() / STAGES.groupby("new block")["MSE before"].mean()
+print("relative MSE reduction by the control:", CONTROL_GAIN.round(3).to_dict())
+assert CONTROL_GAIN[2] < 0.1 and CONTROL_GAIN[3] > 0.2
 assert NEW_VS_CONTROL[2] and not NEW_VS_CONTROL[3]
 
 # %% [markdown]
-# What the stagewise runs show, over three seeds:
+# What the stagewise runs show, over three seeds. The quantity here is
+# $\cos(F_k(x_k), -\partial L/\partial x_{k+1})$ at the join of the *newest* block, which is
+# the last block, so the gradient reaches it through the head alone; the targets are the
+# same noisy sine, the earlier blocks are frozen, and it is recorded *while* the block trains.
 #
-# * **Alignment during training is positive but modest.** Each new block's output ends up
+# * **Alignment during training is positive but weak.** Each new block's output ends up
 #   pointing down the negative functional gradient — after 64–128 steps the mean cosine is
 #   about 0.2–0.3 and positive for every seed — but it is nowhere near 1, and over the first
-#   dozen steps it is indistinguishable from zero. The block follows the functional gradient
+#   eight steps it is indistinguishable from zero. The block follows the functional gradient
 #   only roughly, through what its small branch can represent.
-# * **More blocks versus more training.** Adding block 2, once block 1 had stopped
-#   improving, lowers the training error far more than training block 1 for the same number
-#   of steps (the margin is larger than the spread over seeds). Adding block 3 does not beat
-#   training block 2 longer: block 2 still had room to improve, and extra steps on it did as
-#   well as a new block. A new block is worth what the previous stage can no longer do.
+# * **More blocks versus more training.** Block 1 had plateaued when block 2 was added:
+#   training it for another 128 steps (the control) lowers the MSE by only about 2% (0.108 to
+#   0.106), while adding block 2 lowers it to 0.072, a margin larger than the spread over
+#   seeds. Block 2 had not plateaued when block 3 was added: its control still lowers the MSE
+#   by over 40% (0.072 to 0.040) and ends slightly *below* the new block (0.045), within the
+#   seed spread.
 #
-# So the boosting picture holds in a weak, measurable sense for a *stagewise* procedure, and
-# the joint-training measurement above (cosine near zero at convergence on noisy targets)
-# does not contradict it: it measures a different moment, when the remaining gradient is
-# mostly noise. Neither supports reading a jointly trained ResNet as an ensemble of
+# Three alignment measurements in this chapter belong together, and they differ in what is
+# measured and when. Section 3's single block, whose output *is* the prediction, trained on
+# noise-free targets, reaches $\cos(F, t - x) = 0.985$. The stagewise blocks here, in hidden
+# space on noisy targets, reach 0.2–0.3 while they train. The jointly trained booster above,
+# at the end of training on noisy targets, sits at zero. The shared conclusion: **a new block
+# beats more training only once the previous stage has stopped improving; in hidden space
+# its alignment with the negative gradient is positive but weak (of order 0.1–0.3), and it
+# approaches 1 only when the block's output is itself the prediction and the targets carry
+# no noise.** So the boosting picture holds in a weak, measurable sense for a *stagewise*
+# procedure. Neither measurement supports reading a jointly trained ResNet as an ensemble of
 # independent learners each fixing its predecessor's error.
 
 
 
-# %% [markdown]
 # The ensemble view also counts **paths**: each of the $n$ blocks can be crossed through its
 # branch or skipped through its shortcut, so there are $2^n$ paths, and the number of length
 # $k$ is $\binom{n}{k}$ — a binomial distribution concentrated around $n/2$. For ResNet-56
@@ -1664,8 +1744,10 @@ assert np.linalg.norm(away[-1] - c_fix) > 1e3
 #
 # $$ |1 - V| \;\le\; \mathrm{TV}(y) \;\le\; 1 + V , $$
 #
-# and the identity alone has $\mathrm{TV} = 1$. However wiggly the residual, the output is
-# anchored to the straight line. We check the bounds for residuals $f(x) = c\,\sin(2\pi k x)$.
+# and the identity alone has $\mathrm{TV} = 1$. The bounds keep $\mathrm{TV}(y)$ close to the
+# identity's value of 1 only while $V \ll 1$: a small residual leaves the map nearly as simple
+# as the straight line, whereas for large $V$ the residual dominates and $\mathrm{TV}(y)$ is
+# about $V$. We check the bounds for residuals $f(x) = c\,\sin(2\pi k x)$.
 
 # %%
 tv_rows = []
@@ -1676,12 +1758,15 @@ tv = pd.DataFrame(tv_rows)
 print(tv.round(3).to_string(index=False))
 assert tv["holds"].all()
 assert (tv.query("V < 1")["tv"] >= 1 - tv.query("V < 1")["V"] - 1e-9).all()
+# Small residuals (V < 1): TV(y) within V of 1; large ones (V > 5): TV(y) within 1 of V.
+assert ((tv.query("V < 1")["tv"] - 1).abs() <= tv.query("V < 1")["V"] + 1e-9).all()
+assert ((tv.query("V > 5")["tv"] - tv.query("V > 5")["V"]).abs() <= 1 + 1e-9).all()
 grid = np.linspace(0, 1, 1001)
 plt.figure(figsize=(7, 4))
 plt.plot(grid, 0.2 * np.sin(4 * np.pi * grid), label="residual f (TV = 1.6)")
 plt.plot(grid, grid + 0.2 * np.sin(4 * np.pi * grid), label="y = x + f")
 plt.plot(grid, grid, "k--", lw=1, label="identity")
-plt.title("The identity anchors the residual map")
+plt.title("A small residual keeps the map close to the identity")
 plt.xlabel("x")
 plt.ylabel("value")
 plt.legend()
@@ -1815,7 +1900,8 @@ if interactive.frontend_connected():
 # $x_l + F_l(x_l)$); in a plain network every path goes through every layer, so removing one
 # breaks the whole computation. We delete each same-shape block in turn from the trained
 # ResNet-56, ResNet-20 and plain-20 of section 1 and measure the test accuracy
-# (`lesion_accuracy`).
+# (`lesion_accuracy`). Only the seed-0 networks are kept, so what follows is an observation
+# on one seed per architecture, not a comparison over seeds.
 
 # %%
 lesions = {name: analysis.lesion_accuracy(MODELS[name], x_test, y_test)
@@ -1825,25 +1911,32 @@ plt.title("Test accuracy after removing one block")
 plt.show()
 LESION_DROP = {k: float(v.query("index > 0")["drop"].median()) for k, v in lesions.items()}
 print("median accuracy drop:", {k: round(v, 3) for k, v in LESION_DROP.items()})
+# Observation (seed 0): ResNet-56 survives a lesion, plain-20 collapses, ResNet-20 lies
+# between them, and each ResNet-20 block costs several times what a ResNet-56 block does.
 claim(LESION_DROP["ResNet-56"] < 0.05 and LESION_DROP["plain-20"] > 0.3,
-      "ResNet-56 survives a lesion, plain-20 collapses")
-claim(LESION_DROP["ResNet-20"] < LESION_DROP["plain-20"], "ResNet-20 between the two")
+      "ResNet-56 survives a lesion, plain-20 collapses (seed 0)")
+claim(LESION_DROP["ResNet-56"] < LESION_DROP["ResNet-20"] < LESION_DROP["plain-20"],
+      "ResNet-20 between the two (seed 0)")
+claim(LESION_DROP["ResNet-20"] > 3 * LESION_DROP["ResNet-56"],
+      "a ResNet-20 block carries several times more than a ResNet-56 block (seed 0)")
 
 # %% [markdown]
-# Removing almost any one of ResNet-56's blocks costs a few points of accuracy at most; only
-# the first blocks of the first stage matter much. The plain network collapses towards chance
-# whichever layer pair is removed. ResNet-20, with only three blocks per stage, sits in
-# between: the fewer the blocks, the more each one carries, and the weaker the ensemble effect.
+# In these seed-0 networks (an observation, one seed each), removing almost any one of
+# ResNet-56's blocks costs a few points of accuracy at most (median drop 1.4 points); only the
+# first blocks of the first stage matter much. The plain network collapses towards chance
+# whichever layer pair is removed (median drop 76 points). ResNet-20, with only three blocks
+# per stage, sits in between (median drop 14 points, ten times ResNet-56's): the fewer the
+# blocks, the more each one carries, and the weaker the ensemble effect.
 
 # %% [markdown]
 # ## 10. Summary
 #
 # | | Plain CNN | ResNet |
 # |---|---|---|
-# | Depth scalability | limited: 56 layers train much worse than 20 | high: 56 layers train nearly as well as 20 |
+# | Depth scalability | limited: 56 layers train much worse than 20 | depth costs far less than without shortcuts (about +6 points of training error against +77), but at this budget ResNet-56 still trails ResNet-20 |
 # | Gradient flow | poor: long products of Jacobians | strong: $I + J_F$ keeps a highway |
-# | Training stability | fragile: signal drifts with depth | robust: eigenvalues near 1, identity start |
-# | Performance at depth | degrades | improves (given the budget) |
+# | Training stability | fragile: signal drifts with depth | robust: block eigenvalues and the median singular value near 1, identity start |
+# | Performance at depth | degrades sharply | degrades mildly at this budget (the paper's long runs improve) |
 #
 # The table below backs each row with a number measured in this notebook.
 
@@ -1856,27 +1949,35 @@ summary = pd.DataFrame([
     {"aspect": "gradient flow", "measure": "max/min gradient norm over 27 blocks at init (sec. 4)",
      "plain CNN": f"{GRAD_SPREAD['plain-56']:.0f}x", "ResNet": f"{GRAD_SPREAD['ResNet-56']:.0f}x "
      f"({ZERO_GRAD_SPREAD:.2f}x zero-init)"},
-    {"aspect": "training stability", "measure": "median Jacobian singular value, 64 ReLU blocks (sec. 5)",
+    {"aspect": "training stability",
+     "measure": "median Jacobian singular value, 64 ReLU blocks, small weights (sec. 5)",
      "plain CNN": f"{deep.loc['plain, small W', 'median']:.2g}",
      "ResNet": f"{deep.loc['residual, small W', 'median']:.2f}"},
-    {"aspect": "performance at depth", "measure": "test error at 56 layers, mean of 3 seeds (sec. 1)",
-     "plain CNN": f"{FINAL_TEST_ERR.loc['plain-56', 'mean']:.3f}",
-     "ResNet": f"{FINAL_TEST_ERR.loc['ResNet-56', 'mean']:.3f}"},
+    {"aspect": "performance at depth", "measure": "test error, 56 vs 20 layers, mean of 3 seeds (sec. 1)",
+     "plain CNN": f"{FINAL_TEST_ERR.loc['plain-56', 'mean']:.3f} vs {FINAL_TEST_ERR.loc['plain-20', 'mean']:.3f}",
+     "ResNet": f"{FINAL_TEST_ERR.loc['ResNet-56', 'mean']:.3f} vs {FINAL_TEST_ERR.loc['ResNet-20', 'mean']:.3f}"},
     {"aspect": "robustness to removing a block", "measure": "median test-accuracy drop (sec. 9.6)",
      "plain CNN": f"{LESION_DROP['plain-20']:.3f} (20 layers)",
      "ResNet": f"{LESION_DROP['ResNet-56']:.3f} (56 layers), {LESION_DROP['ResNet-20']:.3f} (20)"},
 ]).set_index("aspect")
+# The table's rows as claimed: test error rises with depth in both families, far less with
+# shortcuts (test error gaps 56 vs 20 layers).
+TEST_GAP = {family: FINAL_TEST_ERR.loc[f"{family}-56", "mean"] - FINAL_TEST_ERR.loc[f"{family}-20", "mean"]
+            for family in ("plain", "ResNet")}
+claim(TEST_GAP["plain"] > 5 * TEST_GAP["ResNet"] > 0, "test error: depth degrades plain sharply, ResNet mildly")
 summary
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 print(f"headline training times (s): { {k: round(v, 1) for k, v in SECONDS.items()} }")
+print(f"chapter executed in {time.perf_counter() - CHAPTER_START:.0f} s (profile: {PROFILE})")
 
 # %% [markdown]
 # **Limitations and pitfalls** — each one seen above:
 #
-# * *Deeper is not automatically better.* At our small budget ResNet-56 did not beat
-#   ResNet-20, and starting its branches at zero did not change that (sections 1 and 8);
+# * *Deeper is not automatically better.* At our small budget every ResNet-56 seed trained
+#   worse than every ResNet-20 seed, and starting its branches at zero did not change that
+#   (sections 1 and 8);
 #   depth costs steps and compute, and stacking blocks without a need for them only adds
 #   inference cost.
 # * *The identity does not guarantee stability.* Expansive branches still explode the gradient
