@@ -64,9 +64,16 @@ environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 # The experiments use the 8x8 handwritten digits that ship with scikit-learn and small
 # networks, and take a few minutes on a CPU, so both profiles use the same sizes; on a GPU
 # the `full` profile differs only in how TensorFlow executes (XLA, not bit-for-bit
-# reproducible; see `docs/gpu.md`). Larger sizes do not make the effects clearer: with 16
-# blocks and 60 epochs the residual MLP below overfits the digits and ends with a lower test
-# accuracy than its plain twin.
+# reproducible; see `docs/gpu.md`). A few loop lengths (training epochs and steps) are
+# chosen with `resnet_tf.pick(quick=..., full=...)`: the quick profile trains a little less.
+#
+# **Seeds and spread.** Every comparison stated as a result below runs over 3 seeds. Its
+# *spread* is the range of the seeds, max − min, everywhere in this chapter (tables and
+# error bars show the mean and that range). A comparison counts as a result only when the
+# means differ by more than the spread (the larger range of the groups compared), and we
+# say so; anything from one seed, or not separated by more than the spread, is called an
+# observation. "Lower in every seed, by more than the seed range" means both: each seed
+# shows the same ordering, and the means differ by more than the spread.
 
 # %%
 import contextlib
@@ -81,7 +88,8 @@ import tensorflow as tf
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from resnet_tf import analysis, data, dynamics, plots, seed_everything, training
+import resnet_tf
+from resnet_tf import analysis, data, dynamics, pick, plots, seed_everything, training
 from resnet_tf.analysis.adversarial import logit_jacobian_norms, pgd_attack
 from resnet_tf.analysis.kernel_ties import assert_distinct_kernels
 from resnet_tf.applications import ResidualAdapter, conv_denoiser, transformer_stack
@@ -107,6 +115,18 @@ print(f"digits: {x_train.shape[0]} training and {x_test.shape[0]} test images "
 XENT = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+def seed_range(values):
+    """The spread of a set of seeds: max - min."""
+    return float(np.max(values) - np.min(values))
+
+
+def seed_errorbar(ax, grouped, **kwargs):
+    """Plot the mean over seeds with a bar from the smallest to the largest seed."""
+    low, mid, high = grouped.min(), grouped.mean(), grouped.max()
+    return ax.errorbar(mid.index, mid, yerr=[mid - low, high - mid], marker="o", capsize=3,
+                       **kwargs)
+
+
 def classifier(depth, residual, width=WIDTH, inputs=64, classes=10, **kwargs):
     """A residual or plain MLP of `depth` two-layer blocks (logits out), seeded."""
     seed_everything(0)
@@ -125,7 +145,12 @@ def train(model, x, y, epochs, lr=1e-3, validation=None, batch_size=64):
 # Two networks serve sections 1 and 2: a residual MLP and its plain twin, with the same
 # layers, the same initial weights and the same training; the only difference is the
 # shortcut. Each has a 64 → 32 input projection, `DEPTH` blocks of two 32-unit dense layers,
-# and a linear head to 10 logits.
+# and a linear head to 10 logits. They are trained from one seed, so how they compare is an
+# observation, not a result: with this recipe (Glorot-uniform weights, Adam, 15 epochs) the
+# residual net ends with the lower training loss and the higher test accuracy, but Chapter 3
+# trains a net of the same shape with another recipe over 3 seeds and finds the plain one
+# ahead on test accuracy. Which of the two wins at 8 blocks depends on the initialisation
+# and the training recipe; what sections 1 and 2 use them for does not.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -142,6 +167,7 @@ ax = plots.plot_training_curves(histories, metric="loss")
 ax.set_title(f"Digits, {DEPTH} blocks: residual vs plain (cross-entropy)")
 plt.show()
 print("test accuracy:", {k: round(v, 2) for k, v in test_acc.items()})
+# One seed: these check the observation stated above, not a general ranking.
 assert test_acc["residual"] > 0.9 and test_acc["residual"] > test_acc["plain"]
 assert histories["residual"].history["loss"][-1] < histories["plain"].history["loss"][-1]
 
@@ -175,11 +201,12 @@ bounds["max_jacobian_norm"] = [
 ]
 print(bounds.round(2).to_string(index=False))
 assert (bounds["max_jacobian_norm"] <= bounds["block_lipschitz"] + 1e-6).all()
-assert (bounds["block_lipschitz"] > 1).all()
+assert (bounds["max_jacobian_norm"] < 0.7 * bounds["block_lipschitz"]).all()   # well below
 
 # %% [markdown]
-# The measured norms sit well below the bounds (the product of spectral norms assumes
-# that the worst directions of $W_1$ and $W_2$ line up, and that every ReLU is active), and
+# The measured norms sit well below the bounds, at most about 60% of them here (the
+# product of spectral norms assumes that the worst directions of $W_1$ and $W_2$ line up,
+# and that every ReLU is active), and
 # the product over blocks is a very loose bound for the whole network.
 #
 # ### Attacks on trained networks: plain, residual, Lipschitz-constrained
@@ -202,13 +229,14 @@ assert (bounds["block_lipschitz"] > 1).all()
 # We train three 4-block networks of width 32 (plain, residual, Lipschitz residual) on the
 # digits with the same recipe, each from 3 seeds, and measure their clean test accuracy,
 # the mean spectral norm of $J(x)$ over 100 test digits, and their accuracy under PGD at
-# several $\epsilon$ (in units of the standardised pixels). Four blocks are few enough for
+# several $\epsilon$ (in units of the standardised pixels), after `ROB_EPOCHS` epochs (8 in
+# the quick profile, 12 in the full one). Four blocks are few enough for
 # the plain network to train as well as the residual one, so the comparison is at (nearly)
 # matched clean accuracy.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-ROB_SEEDS, ROB_DEPTH, ROB_EPOCHS = [0, 1, 2], 4, 12
+ROB_SEEDS, ROB_DEPTH, ROB_EPOCHS = [0, 1, 2], 4, pick(quick=8, full=12)
 PGD_EPSILONS = [0.0, 0.1, 0.2, 0.3]
 
 
@@ -234,7 +262,8 @@ for seed in ROB_SEEDS:
         if kind == "Lipschitz residual":
             lipschitz_nets.append(net)
 robust = pd.DataFrame(rows)
-robust_summary = robust.drop(columns="seed").groupby("kind", sort=False).agg(["mean", "std"])
+robust_summary = robust.drop(columns="seed").groupby("kind", sort=False).agg(
+    ["mean", seed_range]).rename(columns={"seed_range": "range"}, level=1)
 print(robust_summary.to_string(float_format=lambda v: f"{v:.3f}"))
 
 # %%
@@ -242,51 +271,56 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 colors = {"plain": plots.PALETTE["plain"], "residual": plots.PALETTE["residual"],
           "Lipschitz residual": "#2ca02c"}
 for kind, frame in robust.groupby("kind", sort=False):
-    curve = frame[PGD_EPSILONS].to_numpy()
-    axes[0].errorbar(PGD_EPSILONS, curve.mean(0), yerr=curve.std(0), marker="o", capsize=3,
-                     label=kind, color=colors[kind])
+    by_eps = frame[PGD_EPSILONS].melt(var_name="eps").groupby("eps")["value"]
+    seed_errorbar(axes[0], by_eps, label=kind, color=colors[kind])
 axes[0].set(xlabel="PGD budget ε (standardised pixel units)", ylabel="test accuracy",
-            title="PGD-10 on the digit classifiers (mean ± sd, 3 seeds)")
+            title="PGD-10 on the digit classifiers (mean and range, 3 seeds)")
 axes[0].legend()
 jac = robust.groupby("kind", sort=False)["‖J‖₂"]
-axes[1].bar(range(3), jac.mean(), yerr=jac.std(), capsize=4, color=[colors[k] for k in jac.mean().index])
+axes[1].bar(range(3), jac.mean(), yerr=[jac.mean() - jac.min(), jac.max() - jac.mean()],
+            capsize=4, color=[colors[k] for k in jac.mean().index])
 axes[1].set_xticks(range(3), jac.mean().index)
 axes[1].set(ylabel="mean σ_max(∂z/∂x)", title="Logit-Jacobian norm after training")
 plt.show()
 mean = robust_summary.xs("mean", axis=1, level=1)
-spread = robust_summary.xs("std", axis=1, level=1)
+spread = robust_summary.xs("range", axis=1, level=1)
 sn_norms = [float(np.linalg.norm(layer.layer.kernel.numpy(), 2)) for net in lipschitz_nets
             for layer in net.layers if isinstance(layer, keras.layers.SpectralNormalization)]
 print(f"largest spectral norm of a normalised kernel after training: {max(sn_norms):.3f}; "
       f"guaranteed Lipschitz bound of the net: 1.5^{ROB_DEPTH} = {1.5 ** ROB_DEPTH:.2f}")
 clean = mean[0.0]
+per_seed = robust.pivot(index="seed", columns="kind")
 assert abs(clean["plain"] - clean["residual"]) < 0.04            # (nearly) matched clean accuracy
-assert clean["Lipschitz residual"] > clean["plain"] - 0.01        # the constraint costs no accuracy
+assert abs(clean["Lipschitz residual"] - clean["residual"]) < spread[0.0].max()  # costs nothing
 assert max(sn_norms) < 1.02                                        # the constraint holds ...
 assert (robust.loc[robust["kind"] == "Lipschitz residual", "‖J‖₂"] < 1.5 ** ROB_DEPTH).all()
 lip, others = mean.loc["Lipschitz residual"], mean.loc[["plain", "residual"]]
 margin = spread.loc[:, [0.1, 0.2, 0.3]].max().max()
 for eps in (0.1, 0.2, 0.3):                                       # robust at every budget
     assert lip[eps] > others[eps].max() + 2 * margin
+    assert per_seed[eps]["Lipschitz residual"].min() > per_seed[eps][["plain", "residual"]].max().max()
 assert mean.loc["Lipschitz residual", "‖J‖₂"] < 0.5 * mean.loc[["plain", "residual"], "‖J‖₂"].min()
 assert lip[0.2] > 1.5 * others[0.2].max() and lip[0.3] > 2 * others[0.3].max()
-jac_gap = mean.loc["plain", "‖J‖₂"] - mean.loc["residual", "‖J‖₂"]
-assert jac_gap > spread.loc["plain", "‖J‖₂"] + spread.loc["residual", "‖J‖₂"]  # residual: smaller J
-gap = mean.loc["plain", 0.3] - mean.loc["residual", 0.3]                      # ... yet less robust
-assert gap > spread.loc["plain", 0.3] + spread.loc["residual", 0.3]
+for column in ("‖J‖₂", 0.3):       # residual: smaller J, yet less accuracy at ε = 0.3 ...
+    gap = mean.loc["plain", column] - mean.loc["residual", column]
+    assert gap > spread.loc[["plain", "residual"], column].max()             # beyond the spread
+    assert per_seed[column]["plain"].min() > per_seed[column]["residual"].max()  # every seed
 assert mean.loc["plain", 0.2] >= mean.loc["residual", 0.2]
 
 # %% [markdown]
-# The three networks reach similar clean accuracy (within about a point and a half), but
-# they are not equally easy to fool. The plain and the residual network lose most of their
-# accuracy by $\epsilon = 0.2$ and nearly all of it by $\epsilon = 0.3$. The residual one
-# has the smaller logit Jacobian, yet it is the *less* robust of the two at the larger
-# budgets (at $\epsilon = 0.3$ by more than the seed-to-seed spread): a small local slope
+# The three networks reach similar clean accuracy (within about three points), but they
+# are not equally easy to fool. Neither the plain nor the residual network is robust: both
+# lose most of their accuracy by $\epsilon = 0.2$ and nearly all of it by
+# $\epsilon = 0.3$. The residual one has the smaller logit Jacobian (in every seed, by more
+# than the seed range), yet at $\epsilon = 0.3$ it keeps *less* accuracy than the plain one
+# (again in every seed, by more than the seed range; at $\epsilon = 0.2$ its mean is lower
+# too, at $\epsilon = 0.1$ the two are level): a small local slope
 # at the clean point does not mean a large distance to the decision boundary, which is what
 # an attack has to cross. A shortcut by itself buys no robustness. The
-# Lipschitz-constrained residual network does: its logit Jacobian is about four times
-# smaller, it keeps more accuracy at every budget (twice as much at $\epsilon = 0.2$,
-# three times at $\epsilon = 0.3$), and its clean accuracy is not lower. It is still far
+# Lipschitz-constrained residual network does: its logit Jacobian is about 4-5 times
+# smaller, it keeps more accuracy at every budget and in every seed (about twice as much as
+# the better of the other two at $\epsilon = 0.2$, three times at $\epsilon = 0.3$), and
+# its clean accuracy is the same within the seed range. It is still far
 # from robust at $\epsilon = 0.3$: the bound $1.5^4 \approx 5$ is loose, spectral
 # normalisation holds the kernels' norms at 1 only up to its power-iteration estimate
 # (1.01 at most here), and the margins between logits on the digits are small compared with
@@ -397,7 +431,8 @@ assert trunk_norm["scaled"] < 1e-2   # non-expansive, and in fact strongly contr
 # adds its own vote. We train a 4-block network the way boosting would, one stage at a
 # time: stage 0 fits the input projection and the head with every block removed; stage $l$
 # then trains block $l$ alone, with everything before it frozen (the blocks not yet trained
-# are switched off with `analysis.lesion`), for 3 epochs. Two questions, each over 3 seeds:
+# are switched off with `analysis.lesion`), for `STAGE_EPOCHS` epochs (2 in the quick
+# profile, 3 in the full one). Two questions, each over 3 seeds:
 #
 # * **Does the new block follow the negative functional gradient?** Boosting fits its new
 #   learner to $g = -\partial\mathcal L/\partial x_l$, the direction in which the current
@@ -406,13 +441,13 @@ assert trunk_norm["scaled"] < 1e-2   # non-expansive, and in fact strongly contr
 #   the block removed (the previous ensemble), on 512 training digits
 #   (`analysis.residual_alignment` inside `analysis.lesion`).
 # * **Is the new block what helps?** The control continues training the *previous*
-#   stage's block (the input projection and head for stage 1) for the same 3 epochs,
+#   stage's block (the input projection and head for stage 1) for the same number of epochs,
 #   without the new block. For both we split the gain in per-example loss into the examples
 #   the previous stage misclassified ("hard") and the rest.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-STAGES, STAGE_EPOCHS, BOOST_SEEDS = 4, 3, [0, 1, 2]
+STAGES, STAGE_EPOCHS, BOOST_SEEDS = 4, pick(quick=2, full=3), [0, 1, 2]
 per_example = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 probe_x, probe_y = x_train[:512], y_train[:512]
 
@@ -458,73 +493,97 @@ for seed in BOOST_SEEDS:
             gain = prev_loss - loss
             rows.append({"seed": seed, "stage": k, "arm": arm, "loss": loss.mean(),
                          "gain": gain.mean(), "gain_hard": gain[hard].mean(),
-                         "gain_easy": gain[~hard].mean()})
+                         "gain_easy": gain[~hard].mean(),
+                         "hard_share": gain[hard].sum() / gain.sum()})
         prev_loss, prev_right = new_loss, new_right
 boosting = pd.DataFrame(rows)
 alignment = pd.DataFrame(align_rows)
-boost_summary = boosting.groupby(["stage", "arm"])[["loss", "gain", "gain_hard", "gain_easy"]].agg(
-    ["mean", "std"])
+boost_summary = boosting.groupby(["stage", "arm"])[
+    ["loss", "gain", "gain_hard", "gain_easy", "hard_share"]].agg(["mean", seed_range]).rename(
+    columns={"seed_range": "range"}, level=1)
 align_table = alignment.pivot_table(index="stage", columns="epoch", values="cosine",
-                                    aggfunc=["mean", "std"])
+                                    aggfunc=["mean", seed_range]).rename(
+    columns={"seed_range": "range"}, level=0)
 print(boost_summary.to_string(float_format=lambda v: f"{v:.3f}"))
-print("cos(F_l(x_l), −∂L/∂x_l) during stage l, by epoch (mean and sd over seeds):")
+print("cos(F_l(x_l), −∂L/∂x_l) during stage l, by epoch (mean and range over seeds):")
 print(align_table.to_string(float_format=lambda v: f"{v:.3f}"))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for k, frame in alignment.groupby("stage"):
-    curve = frame.groupby("epoch")["cosine"]
-    axes[0].errorbar(curve.mean().index, curve.mean(), yerr=curve.std(), marker="o", capsize=3,
-                     label=f"block {k}")
+    seed_errorbar(axes[0], frame.groupby("epoch")["cosine"], label=f"block {k}")
 axes[0].axhline(0, color="0.4", lw=1)
 axes[0].set(xlabel="epoch of its stage", ylabel="cos(F_l(x_l), −∂L/∂x_l)",
             title="Alignment of the new block with the functional gradient")
 axes[0].legend(fontsize="small")
 gains = boosting.groupby(["arm", "stage"])["gain"]
 for i, (arm, color) in enumerate((("new block", "C0"), ("control: previous stage longer", "0.6"))):
-    axes[1].bar(np.arange(1, STAGES + 1) + (i - 0.5) * 0.4, gains.mean()[arm], width=0.4,
-                yerr=gains.std()[arm], capsize=3, color=color, label=arm)
+    mid, low, high = gains.mean()[arm], gains.min()[arm], gains.max()[arm]
+    axes[1].bar(np.arange(1, STAGES + 1) + (i - 0.5) * 0.4, mid, width=0.4,
+                yerr=[mid - low, high - mid], capsize=3, color=color, label=arm)
 axes[1].set(xlabel="stage", ylabel="mean loss reduction (training set)",
             title="Adding a block vs training the previous stage longer")
 axes[1].legend(fontsize="small")
 plt.show()
-by_arm = {arm: frame.groupby("stage")[["gain", "gain_hard", "gain_easy"]].agg(["mean", "std"])
+by_arm = {arm: frame.groupby("stage")[["gain", "gain_hard", "gain_easy", "hard_share"]].agg(
+    ["mean", seed_range]).rename(columns={"seed_range": "range"}, level=1)
           for arm, frame in boosting.groupby("arm")}
 new, ctrl = by_arm["new block"], by_arm["control: previous stage longer"]
 final_cos = align_table["mean"][STAGE_EPOCHS]
-cos_sd = align_table["std"].max().max()
+final_by_seed = alignment[alignment["epoch"] == STAGE_EPOCHS].pivot(index="seed", columns="stage",
+                                                                    values="cosine")
 peak_cos = align_table["mean"].iloc[:, 1:].max(axis=1)
+gain_by_seed = boosting.pivot_table(index=["seed", "stage"], columns="arm", values="gain")
 assert (new["gain", "mean"] > 0).all()                                # every block helps ...
-assert (ctrl["gain", "mean"] > new["gain", "mean"]).all()             # ... less than the control
-assert ((ctrl["gain", "mean"] - new["gain", "mean"])
-        > new["gain", "std"] + ctrl["gain", "std"]).sum() >= STAGES - 1
-for arm in (new, ctrl):                                               # both favour hard examples
+assert (gain_by_seed["control: previous stage longer"] > 0).all()     # previous stage not done
+assert (gain_by_seed["control: previous stage longer"]
+        > gain_by_seed["new block"]).all()                           # control ahead in every seed
+assert ((ctrl["gain", "mean"] - new["gain", "mean"])                  # ... beyond the spread
+        > np.maximum(new["gain", "range"], ctrl["gain", "range"])).all()
+for arm in (new, ctrl):                                               # per example: hard ones ...
     assert (arm["gain_hard", "mean"] > 3 * arm["gain_easy", "mean"]).all()
-assert (final_cos > 2 * cos_sd).all() and (peak_cos < 0.3).all()     # positive, but weak
+    assert (arm["hard_share", "mean"] < 0.5).all()                    # ... but most gain elsewhere
+assert (final_by_seed > 0).all().all()                                # positive in every seed,
+assert (final_cos > align_table["range"][STAGE_EPOCHS]).all()        # beyond the spread,
+assert (peak_cos < 0.3).all()                                         # but weak
 assert (align_table["mean"][0].abs() < 0.05).all()                    # ~0 at initialisation
 
 # %% [markdown]
 # What the measurement shows, and what it does not:
 #
-# * Each new block does move along the negative functional gradient: its cosine with
-#   $-\partial\mathcal L/\partial x_l$ starts near 0 (a random branch), becomes positive in
-#   its first epoch and keeps growing through the stage, at every stage. But the alignment
-#   stays weak, between about 0.08 and 0.19 at the end of a stage in a 32-dimensional space:
-#   most of what the block outputs lies in directions that do not change the loss to first
-#   order. "Each block fits the functional gradient" is true in sign, not in size.
-# * Every block lowers the loss, and mostly on the examples the previous stage got wrong.
-#   The control does both too, and more so: training the previous stage for the same three
-#   epochs lowers the loss *more* than adding a new block, at every stage (by more than the
-#   seed-to-seed spread at three of the four), and also concentrates its gain on the hard
-#   examples. Focusing on the mistakes is a property of
-#   the cross-entropy gradient, which is largest on misclassified examples, not evidence
-#   that the new block acts as a boosting round.
+# What was measured, precisely: the cosine between the new block's output $F_l(x_l)$ and
+# $-\partial\mathcal L/\partial x_l$, the gradient of the cross-entropy on the class labels
+# with respect to the 32-dimensional hidden state (the block's output is a hidden feature,
+# not the prediction), taken with block $l$ removed; stagewise training; and a previous
+# stage that had *not* converged (its control keeps
+# lowering the loss at every stage, in every seed). Chapters 1 and 3 measure related but
+# different cosines (through the head, or against a clean target); the three agree once each
+# is read in its own setting.
+#
+# * Each new block does move along the negative functional gradient: its cosine starts near
+#   0 (a random branch), is positive after its first epoch and grows through the stage, at
+#   every stage and in every seed. But the alignment stays weak, between about 0.08 and 0.18
+#   at the end of a stage: most of what the block outputs lies in directions of the hidden
+#   space that do not change the loss to first order. "Each block fits the functional
+#   gradient" is true in sign, not in size.
+# * Every block lowers the loss. Per example, the gain is 4 to 10 times larger on the
+#   examples the previous stage got wrong, but those are few: most of the total gain (58 to
+#   72% on average) still comes from the correctly classified majority. The control does
+#   the same, and more: training the previous stage for the same number of epochs lowers the
+#   loss *more* than adding a new block, at every stage, in every seed and by more than the
+#   seed range. Focusing on the mistakes is a property of the cross-entropy gradient, which
+#   is largest on misclassified examples, not evidence that the new block acts as a boosting
+#   round.
 #
 # So the additive form $x_L = x_0 + \sum_l F_l(x_l)$ is a boosting-shaped *sum*, and a block
-# trained on its own does point (weakly) downhill in function space, but at this budget
-# the extra learner is not where the improvement comes from. Jointly trained ResNets are
-# not trained stage by stage at all; what the unrolled sum does explain well is the next
-# experiment: removing one term of a sum costs little.
+# trained on its own does point (weakly) downhill in function space. The conclusion shared
+# with Chapters 1 and 3: a new block beats more training only once the previous stage has
+# plateaued, and here it had not, so the extra learner is not where the improvement comes
+# from. And the alignment with the negative gradient is positive but weak in a hidden space
+# (about 0.1 to 0.3); it is high only when the block's output is itself the prediction and
+# the targets are clean. Jointly trained ResNets are not trained stage by stage at all;
+# what the unrolled sum does explain well is the next experiment: removing one term of a sum
+# costs little.
 #
 # ### Removing blocks: the lesion study
 # If the network is a sum of corrections, deleting one correction should hurt a little; if
@@ -581,15 +640,20 @@ print(f"mean path length {n_blocks / 2:.1f}; gradient-weighted mean length "
 ax = plots.plot_path_lengths(lengths, by_length)
 ax.set_title(f"{n_blocks} residual blocks: paths and the gradient they carry")
 plt.show()
-assert np.all(np.diff(by_length["grad_norm"]) < 0)   # a longer path carries less gradient
+decay = np.polyfit(by_length["length"], np.log(by_length["grad_norm"]), 1)[0]
+print(f"fitted decay of one path's gradient: a factor {np.exp(decay):.2f} per extra branch")
+assert decay < np.log(0.8)                            # longer paths carry less, on the whole
 assert mean_gradient_length < n_blocks / 2            # shifted towards shorter paths ...
 middle = share[(by_length["length"] >= 2) & (by_length["length"] <= n_blocks - 3)].sum()
 print(f"share of the gradient on paths of length 2..{n_blocks - 3}: {middle:.2f}")
 assert middle > 0.5 and share.idxmax() != 0             # ... but carried by the middle lengths
 
 # %% [markdown]
-# Each extra branch on a path multiplies its gradient by a factor below one, so a single
-# long path carries less gradient than a single short one. But there are far more paths of
+# On the whole, each extra branch on a path multiplies its gradient by a factor below one
+# (about 0.7 in a straight-line fit of the logarithm), so a long path carries less gradient
+# than a short one. Step by step this is only an observation: the table comes from one
+# trained net and 4 sampled paths per length, and neighbouring lengths can tie (3 and 4
+# here). But there are far more paths of
 # middle length (the grey bars), and weighted by their number it is these that carry most
 # of the total: the shares in the table peak around the typical length, not at the short
 # end. What the per-path decay does is shift the total towards shorter paths: the
@@ -783,13 +847,20 @@ pivot = supervision.pivot(index="depth", columns="kind", values="first_layer_gra
 assert pivot["plain"].iloc[-1] < 1e-4 * pivot["plain"].iloc[0]       # vanishes
 assert (pivot["residual"].diff().dropna() > 0).all()                  # never vanishes
 direct_path = direct["dL/dx1, direct path"]
-assert direct_path.max() < 2 * direct_path.min()                      # depth-independent
+direct_share = (direct_path / direct["dL/dx1"]).to_numpy()
+print("direct path's share of ‖∂L/∂x₁‖ by depth:",
+      {int(d): round(float(v), 4) for d, v in zip(direct["depth"], direct_share, strict=True)})
+assert direct_path.max() < 2 * direct_path.min()                      # size: depth-independent
+assert np.all(np.diff(direct_share) < 0) and direct_share[-1] < 0.01  # share: shrinks
 
 # %% [markdown]
 # The plain network's first layer receives a gradient that shrinks by many orders of
 # magnitude as depth grows. In the residual network the direct path alone delivers a
-# gradient of about the same size at every depth: that is the implicit deep supervision.
-# The total gradient even *grows* with depth here, which is section 1's tension again: the
+# gradient of about the same size at every depth (between 0.10 and 0.13 here): that is the
+# implicit deep supervision, a floor that does not depend on depth. Its *share* of the
+# gradient at $x_1$ does depend on depth: about three quarters with 2 blocks, under a fifth
+# with 8 and a thousandth with 32, because the paths through the branches grow. The total
+# gradient even *grows* with depth here, which is section 1's tension again: the
 # paths through the branches add up, and without normalisation or a scaled residual they
 # add up to an exploding gradient.
 #
@@ -846,13 +917,17 @@ for i, (label, graph) in enumerate(graphs.items()):
 ax.set(xlabel="layer", ylabel="hops from the input", title="Distance from the input along the graph")
 ax.legend()
 plt.show()
-hops = distance["input→output hops"]
-assert hops["residual (shortcut every 2 layers)"] == N // 2
-assert hops["chain + 3 long bonds"] < hops["plain chain"] / 3
-assert distance["mean pairwise hops"].idxmin() != "plain chain"
+hops, mean_hops = distance["input→output hops"], distance["mean pairwise hops"]
+long_bonds, shortcuts = "chain + 3 long bonds", "residual (shortcut every 2 layers)"
+assert hops[shortcuts] == N // 2
+assert hops[long_bonds] < hops["plain chain"] / 3
+assert hops[long_bonds] < 0.5 * hops[shortcuts]                      # far shorter end to end
+assert 0.7 * mean_hops[shortcuts] < mean_hops[long_bonds] < mean_hops[shortcuts]  # a little
 
 # %% [markdown]
-# A handful of long links shortens the distances much more than many short ones. Where the
+# Three long links shorten the input-to-output distance far more than sixteen short ones
+# (6 hops against 16), and the average distance between two layers a little (5.0 against
+# 6.2 hops). Where the
 # analogy holds: both kinds of link are non-local connections that make a long chain
 # behave as if it were shorter. Where it stops:
 #
@@ -1007,15 +1082,16 @@ assert np.max(np.abs(1 + h * mu)) < 1
 # deep equilibrium models, Bai, Kolter & Koltun 2019).
 #
 # Below: a stiff linear layer $f(y) = -50\,y$ with $h = 0.1$ ($h\lambda = -5$, far outside
-# Euler's disc), ten layers deep.
+# Euler's disc), ten layers deep, in float64. Backward Euler must return exactly
+# $x_L = (1 - h\lambda)^{-L} x_0 = 6^{-10} x_0 \approx 1.654\cdot 10^{-8}\,x_0$.
 
 # %%
 STIFF, H_STEP, LAYERS = -50.0, 0.1, 10
-stiff_f = keras.layers.Dense(4, use_bias=False, trainable=False, name="stiff")
+stiff_f = keras.layers.Dense(4, use_bias=False, trainable=False, name="stiff", dtype="float64")
 stiff_f.build((None, 4))
-stiff_f.kernel.assign(STIFF * np.eye(4, dtype="float32"))
-implicit = dynamics.ImplicitResidual(stiff_f, h=H_STEP, solver="newton")
-x_in = tf.ones((1, 4))
+stiff_f.kernel.assign(STIFF * np.eye(4))
+implicit = dynamics.ImplicitResidual(stiff_f, h=H_STEP, solver="newton", dtype="float64")
+x_in = tf.ones((1, 4), tf.float64)
 explicit_out, implicit_out, newton_steps = x_in.numpy(), x_in, []
 for _ in range(LAYERS):
     explicit_out = explicit_out + H_STEP * STIFF * explicit_out
@@ -1028,26 +1104,83 @@ with tf.GradientTape() as tape:
         y = implicit(y)
     loss = tf.reduce_sum(y)
 grad = float(tape.gradient(loss, x_in)[0, 0])
-exact_grad = (1 / (1 - H_STEP * STIFF)) ** LAYERS
+exact_grad = exact_out = (1 - H_STEP * STIFF) ** -LAYERS     # closed form, also d x_L / d x_0
 print(f"forward Euler  |x_L| = {abs(explicit_out[0, 0]):.3e}   (factor |1 + hλ| = "
       f"{abs(1 + H_STEP * STIFF):.0f} per layer)")
 print(f"backward Euler |x_L| = {abs(float(implicit_out[0, 0])):.3e}   (factor 1/(1 − hλ) = "
       f"{1 / (1 - H_STEP * STIFF):.3f} per layer)")
 print(f"Newton iterations per layer (tolerance {implicit.tol:g}): {newton_steps}")
-print(f"implicit gradient {grad:.6e} vs exact {exact_grad:.6e}")
+print(f"closed form (1 − hλ)^-L = {exact_out:.6e}; implicit gradient {grad:.6e}")
 try:
-    dynamics.ImplicitResidual(stiff_f, h=H_STEP, solver="fixed_point", max_iter=50)(x_in)
+    dynamics.ImplicitResidual(stiff_f, h=H_STEP, solver="fixed_point", max_iter=50,
+                              dtype="float64")(x_in)
     fixed_point_failed = False
 except dynamics.ImplicitSolverError as error:
     fixed_point_failed = True
     print("fixed-point solve:", str(error).split(":")[0], "(h·Lip(f) = 5 > 1)")
-assert abs(explicit_out[0, 0]) > 1e5 and abs(float(implicit_out[0, 0])) < 1e-5
-assert abs(grad - exact_grad) < 1e-6 * abs(exact_grad) + 1e-12
+assert abs(explicit_out[0, 0]) > 1e5
+np.testing.assert_allclose(implicit_out.numpy(), exact_out, rtol=1e-6)   # forward: closed form
+assert abs(grad - exact_grad) < 1e-6 * abs(exact_grad)                    # backward: closed form
+assert newton_steps == [1] * LAYERS                                       # linear f: one step
 assert fixed_point_failed
 
 # %% [markdown]
-# The cost is visible: every implicit layer runs an inner solver (here one Newton step,
-# since $f$ is linear; a non-linear $f$ needs several, each with a Jacobian solve), and the
+# A linear $f$ makes the implicit gradient easy to get right. The real test is a non-linear
+# one: $f(y) = \tanh(Wy + b)$ on 3 features, $h = 0.5$, float64, a batch of 5 inputs and the
+# loss $\sum w \odot \sin(y)$. We compare the gradient the layer returns (one linear solve
+# at the solution, no differentiation through the solver) with two independent ones: central
+# finite differences of the loss ($\epsilon = 10^{-6}$, every input coordinate), and
+# automatic differentiation through 200 unrolled fixed-point iterations
+# $y \leftarrow x + h f(y)$, which converge here because $h\lVert W\rVert_2 < 1$.
+
+# %%
+H_NL = 0.5
+f_nl = keras.layers.Dense(3, activation="tanh", dtype="float64", name="f_nonlinear",
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=0),
+                          bias_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=1))
+nonlinear = dynamics.ImplicitResidual(f_nl, h=H_NL, solver="newton", tol=1e-12, dtype="float64")
+x_nl = tf.constant(np.random.default_rng(3).standard_normal((5, 3)))
+w_nl = tf.constant(np.random.default_rng(4).standard_normal((5, 3)))
+
+
+def implicit_objective(x):
+    return tf.reduce_sum(w_nl * tf.sin(nonlinear(x)))
+
+
+with tf.GradientTape() as tape:
+    tape.watch(x_nl)
+    value = implicit_objective(x_nl)
+g_implicit = tape.gradient(value, x_nl).numpy()
+newton_nl = int(nonlinear.solve(x_nl)[2])
+with tf.GradientTape() as tape:
+    tape.watch(x_nl)
+    y = x_nl
+    for _ in range(200):
+        y = x_nl + H_NL * f_nl(y)
+    unrolled_value = tf.reduce_sum(w_nl * tf.sin(y))
+g_unrolled = tape.gradient(unrolled_value, x_nl).numpy()
+EPS_FD, xn = 1e-6, x_nl.numpy()
+g_fd = np.zeros_like(xn)
+for index in np.ndindex(*xn.shape):
+    step = np.zeros_like(xn)
+    step[index] = EPS_FD
+    g_fd[index] = (float(implicit_objective(xn + step))
+                   - float(implicit_objective(xn - step))) / (2 * EPS_FD)
+h_lip = H_NL * float(np.linalg.norm(f_nl.kernel.numpy(), 2))
+gap_unrolled = np.abs(g_implicit - g_unrolled).max() / np.abs(g_unrolled).max()
+gap_fd = np.abs(g_implicit - g_fd).max() / np.abs(g_fd).max()
+print(f"non-linear f: h·‖W‖₂ = {h_lip:.2f}; Newton iterations to tolerance 1e-12: {newton_nl}")
+print(f"largest gap of the implicit gradient, relative: to unrolled autodiff {gap_unrolled:.1e}, "
+      f"to finite differences {gap_fd:.1e}")
+assert h_lip < 1 and abs(float(value) - float(unrolled_value)) < 1e-10 * abs(float(value))
+assert gap_unrolled < 1e-10 and gap_fd < 1e-7
+assert newton_nl > 1                                  # non-linear f: several Newton steps
+
+# %% [markdown]
+# The implicit gradient agrees with unrolled autodiff to rounding error and with finite
+# differences to the accuracy of the differences. The cost is visible too: every implicit
+# layer runs an inner solver (one Newton step for the linear $f$; four, each with a Jacobian
+# and a linear solve, for this non-linear one), and the
 # cheap fixed-point iteration only converges when $h\,\mathrm{Lip}(f) < 1$, which is
 # precisely the non-stiff case. Explicit stacks are cheap and conditionally stable;
 # implicit ones are stable and expensive.
@@ -1209,16 +1342,16 @@ for seed in DN_SEEDS:
         denoisers[kind] = model
     assert all(np.array_equal(a, b) for a, b in zip(*initial.values(), strict=True))  # same g
 dn = pd.DataFrame(dn_rows)
-dn_table = dn.pivot_table(index="epoch", columns="kind", values="test MSE", aggfunc=["mean", "std"])
+dn_table = dn.pivot_table(index="epoch", columns="kind", values="test MSE",
+                          aggfunc=["mean", seed_range]).rename(columns={"seed_range": "range"}, level=0)
 print(f"noise level: test MSE of the noisy images {noise_mse:.4f} (σ² = {SIGMA**2:.2f})")
 print(dn_table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for kind, frame in dn.groupby("kind"):
-    curve = frame.groupby("epoch")["test MSE"]
-    axes[0].errorbar(curve.mean().index, curve.mean(), yerr=curve.std(), marker="o", capsize=3,
-                     label=kind, color=plots.PALETTE.get(kind, "C2"))
+    seed_errorbar(axes[0], frame.groupby("epoch")["test MSE"], label=kind,
+                  color=plots.PALETTE.get(kind, "C2"))
 axes[0].axhline(SIGMA**2, color="0.4", ls="--", lw=1, label="noise level σ²")
 axes[0].set(yscale="log", xlabel="epoch", ylabel="test MSE",
             title="Denoising, same g: residual vs direct (3 seeds)")
@@ -1232,15 +1365,15 @@ axes[1].set_yticks([8, 24, 40, 56], ["clean", "noisy", "direct", "residual"])
 axes[1].set_xticks([])
 axes[1].set_title(f"Test digits after training (seed {DN_SEEDS[-1]})")
 plt.show()
-mse_mean, mse_sd = dn_table["mean"], dn_table["std"]
+mse_mean, mse_range = dn_table["mean"], dn_table["range"]
 by_seed = dn.pivot_table(index=["seed", "epoch"], columns="kind", values="test MSE")
 print("final test MSE, direct / residual:",
       round(float(mse_mean.loc[DN_EPOCHS, "direct"] / mse_mean.loc[DN_EPOCHS, "residual"]), 2))
 start_gap = mse_mean.loc[0, "direct"] - mse_mean.loc[0, "residual"]
 end_gap = mse_mean.loc[DN_EPOCHS, "residual"] - mse_mean.loc[DN_EPOCHS, "direct"]
 assert abs(mse_mean.loc[0, "residual"] - noise_mse) < 0.05 * noise_mse   # starts near σ²
-assert start_gap > 3 * mse_sd.loc[0].max()                                # residual ahead at start
-assert end_gap > 2 * mse_sd.loc[DN_EPOCHS].max()                          # direct ahead at the end
+assert start_gap > 3 * mse_range.loc[0].max()                             # residual ahead at start
+assert end_gap > mse_range.loc[DN_EPOCHS].max()                           # direct ahead at the end
 assert (by_seed.xs(DN_EPOCHS, level="epoch")["direct"]
         < by_seed.xs(DN_EPOCHS, level="epoch")["residual"]).all()         # for every seed
 assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both below the noise
@@ -1250,13 +1383,15 @@ assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both
 # starts at the noise level: a freshly initialised $g$ outputs small values, so
 # $y - g(y) \approx y$, while the direct one starts from an output unrelated to the digit and
 # about twice as far off. That head start does not last: the direct denoiser overtakes
-# during training, and after four epochs its test error is clearly lower, for every seed
-# and by more than twice the seed-to-seed spread. On these images predicting the clean digit
-# is the *easier* task: a 16x16 digit is mostly empty background with a few smooth strokes,
-# a far simpler function of $y$ than dense Gaussian noise. This is the opposite of what
-# DnCNN reports on natural images, whose clean content is rich and whose noise is the
-# simpler target; the residual formulation pays off when the residual is the simpler
-# function, and the data decide which one that is.
+# during training, and after four epochs its test error is lower in every seed, by more
+# than the seed range. Both curves are still falling at that point, so this is a statement
+# about a short budget. Our hypothesis for why: on these images predicting the clean digit
+# may be the *easier* task, since a 16x16 digit is mostly empty background with a few
+# smooth strokes, a far simpler function of $y$ than dense Gaussian noise. That would be
+# the opposite of what DnCNN reports on natural images, whose clean content is rich and
+# whose noise is the simpler target; the residual formulation pays off when the residual is
+# the simpler function, and the data decide which one that is. Longer training would be
+# needed to tell whether the ordering lasts.
 #
 # ## 9. Transformers
 #
@@ -1277,8 +1412,8 @@ assert mse_mean.loc[DN_EPOCHS].max() < SIGMA**2                           # both
 # (sequences of 8 tokens of width 16, 2 heads), at initialisation and from 3 seeds, the full
 # $128 \times 128$ Jacobian of every block at one random input sequence, and its singular
 # values. A Pre-LN block should look like the identity plus a perturbation (singular values
-# around 1); a Post-LN block should rescale the identity path (singular values below 1),
-# and each of its two LNs (after the attention and after the MLP) should annihilate one
+# around 1); a Post-LN block should rescale the identity path (most singular values below
+# 1), and each of its two LNs (after the attention and after the MLP) should annihilate one
 # direction per token (adding a constant to all features of a token does not change its
 # normalised value): at least 8 zero singular values, and up to 16.
 
@@ -1327,31 +1462,46 @@ print(jac_summary.unstack("norm").iloc[[0, 1, 3, 5, 8, 11]].to_string(
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for i, (norm, frame) in enumerate(block_jac.groupby("norm")):
     for column, ax in zip(("median σ", "σ_max"), axes, strict=True):
-        curve = frame.groupby("block")[column]
-        ax.errorbar(curve.mean().index, curve.mean(), yerr=curve.std(), marker="o", capsize=3,
-                    label=norm, color=f"C{i}")
+        seed_errorbar(ax, frame.groupby("block")[column], label=norm, color=f"C{i}")
 for ax, what in zip(axes, ("median singular value", "largest singular value"), strict=True):
     ax.axhline(1, color="0.4", ls="--", lw=1)
     ax.set(xlabel="block", ylabel=what, title=f"∂x_(l+1)/∂x_l at initialisation: {what}")
     ax.legend()
 plt.show()
-med = block_jac.groupby(["norm", "block"])["median σ"].agg(["mean", "std"])
+med = block_jac.groupby(["norm", "block"])["median σ"].mean()
 pre_med, post_med = med.loc["pre-LN"], med.loc["post-LN"]
+by_seed_med = block_jac.groupby(["norm", "seed"])["median σ"]
 zeros = block_jac.groupby("norm")["zero σ"]
-assert ((pre_med["mean"] - 1).abs() < 0.1).all()                       # identity plus a little
-assert (pre_med["mean"] - post_med["mean"] > pre_med["std"] + post_med["std"]).all()
-assert (post_med["mean"] < 0.95).all()                                 # Post-LN shrinks
+assert ((pre_med - 1).abs() < 0.1).all()                                # identity plus a little
+assert (post_med < 0.95).all()                                          # Post-LN: median < 1 ...
+assert by_seed_med.max()["post-LN"].max() < 1                           # ... every block and seed
+seed_avg = by_seed_med.mean()                  # averaged over the blocks: Post-LN below Pre-LN
+assert seed_avg["post-LN"].max() < seed_avg["pre-LN"].min()             # in every seed ...
+assert seed_avg["pre-LN"].mean() - seed_avg["post-LN"].mean() > max(
+    seed_range(seed_avg["post-LN"]), seed_range(seed_avg["pre-LN"]))    # ... beyond the spread
+top = block_jac.groupby(["norm", "block"])["σ_max"].mean()
+end_to_end = block_jac[block_jac["block"] == LN_BLOCKS].groupby("norm")["σ_max of blocks 1..l"]
+print("σ_max of one block, range over blocks:",
+      {n: (round(float(top[n].min()), 2), round(float(top[n].max()), 2)) for n in ("post-LN", "pre-LN")})
+print("σ_max of all 12 blocks together, per seed:",
+      {n: np.round(v.to_numpy(), 1).tolist() for n, v in end_to_end})
+assert (top["post-LN"] > 1.5).all()                       # ... but its largest one is above 1
+assert (end_to_end.min() > 3).all()                        # both: the whole stack expands
 assert zeros.min()["post-LN"] >= LN_TOKENS          # at least one null direction per token
 assert zeros.max()["pre-LN"] == 0
 
 # %% [markdown]
-# The Jacobians look as the formulas say. Every Pre-LN block has singular values centred on
-# 1, with a few larger ones where the branch adds to the identity; none is zero. Every
-# Post-LN block has its median singular value below 1 at every depth and 16 (numerically)
-# zero singular values, two per token, one for each of its layer normalisations (column
-# "zero σ" in the table): the normalisation on the shortcut rescales and projects
-# the identity path at every block, so no direction passes through a Post-LN stack
-# unchanged.
+# The Jacobians look as the formulas say, with one qualification. Every Pre-LN block has
+# singular values centred on 1, with a few larger ones where the branch adds to the
+# identity; none is zero. Every Post-LN block has its median singular value below 1 at every
+# depth and 16 (numerically) zero singular values, two per token, one for each of its layer
+# normalisations (column "zero σ" in the table): the normalisation on the shortcut rescales
+# and projects the identity path at every block, so no direction passes through a Post-LN
+# stack unchanged. But a Post-LN block does not shrink everything: its *largest* singular
+# value is 2 to 3, as is Pre-LN's. In both kinds the end-to-end Jacobian of the 12 blocks
+# grows: its largest singular value is above 3 in every seed, about 10 for Post-LN and
+# about 27 for Pre-LN on average over the seeds (the seeds differ a lot, so that ordering is
+# only an observation).
 #
 # **The parameter gradients.** Next, the quantity Xiong et al. 2020 (*On Layer Normalization
 # in the Transformer Architecture*) analyse: at initialisation, on a fixed batch of 32 random
@@ -1406,6 +1556,10 @@ axes[1].set(xscale="log", xlabel="blocks", ylabel="‖∇θ L‖ of the last blo
 axes[1].legend()
 plt.show()
 pre, post = (summary[summary["norm"] == n].set_index("depth") for n in ("pre-LN", "post-LN"))
+post_deepest = deepest[deepest["norm"] == "post-LN"].set_index("block")["grad_norm"]
+below_top = post_deepest.iloc[:-1]
+assert below_top.max() < 2 * below_top.min()               # blocks 1..15: flat
+assert post_deepest.iloc[-1] > 2 * below_top.max()         # the excess is in the last block
 assert (post["last/first"] > 1).all() and (pre["last/first"] < 1).all()
 assert post["last_block"].min() > 2 * pre["last_block"].max()
 assert post["last_block"].iloc[-1] > 0.5 * post["last_block"].iloc[0]
@@ -1419,23 +1573,28 @@ assert (ln.groupby("norm")["input_grad"].max() < 10 * ln.groupby("norm")["input_
 # gradient shrinks as depth grows (roughly like $1/\sqrt{L}$, the rate Xiong et al. derive),
 # because each block adds its output to a residual stream whose scale keeps growing, and
 # LN divides by that scale. The input gradient stays of the same order in both at these
-# depths. Both observations fit the Jacobians above: in Post-LN every block shrinks what
-# passes through it on the way back, so the blocks near the output get the largest
-# gradients; in Pre-LN the identity carries the gradient back unchanged.
+# depths (about 0.02 to 0.03). Where the Post-LN excess sits is visible in the 16-block
+# stack (left panel): blocks 1 to 15 receive gradients of about the same size (0.16 to
+# 0.24), and only the last block, whose output the loss sees directly, gets much more. So
+# the picture "every Post-LN block shrinks the gradient on its way back" is too simple; the
+# Jacobians above already showed that a Post-LN block also has directions it stretches by
+# 2 to 3.
 #
 # **Warm-up.** Xiong et al. conclude that Post-LN, with its large gradients at the top
 # blocks, needs a learning-rate warm-up at the start of training, while Pre-LN does not. We
 # test the first half of that claim on a small task: sequences of 8 tokens from a vocabulary
 # of 8, where every position must output its left neighbour's token (cyclically), so the
 # network has to use attention. A 12-block Post-LN model (embedding width 16, 2 heads)
-# trains for 150 steps of Adam on fresh batches of 64 sequences, with a peak learning rate
+# trains for `WU_STEPS` steps (100 in the quick profile, 150 in the full one) of Adam on
+# fresh batches of 64 sequences, with a peak learning rate
 # of $3\cdot 10^{-3}$ and a cosine decay, either from the first step or after a linear
 # warm-up over 30 steps; 3 seeds each, same initial weights and batches for both
 # schedules.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-WU_VOCAB, WU_STEPS, WU_WARMUP, WU_PEAK, WU_SEEDS = 8, 150, 30, 3e-3, [0, 1, 2]
+WU_VOCAB, WU_WARMUP, WU_PEAK, WU_SEEDS = 8, 30, 3e-3, [0, 1, 2]
+WU_STEPS = pick(quick=100, full=150)
 wu_rng = np.random.default_rng(0)
 wu_x = wu_rng.integers(0, WU_VOCAB, size=(WU_STEPS, 64, LN_TOKENS)).astype("int32")
 wu_y = np.roll(wu_x, 1, axis=2)          # each token must report its left neighbour
@@ -1493,7 +1652,8 @@ final_loss = warm[warm["step"] >= WU_STEPS - 20].groupby(["schedule", "seed"])["
 print(f"chance level ln {WU_VOCAB} = {np.log(WU_VOCAB):.3f}")
 print("training loss over the last 20 steps:")
 print(final_loss.unstack("seed").assign(mean=final_loss.groupby("schedule").mean(),
-                                        sd=final_loss.groupby("schedule").std()).round(3).to_string())
+                                        range=final_loss.groupby("schedule").agg(seed_range)
+                                        ).round(3).to_string())
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -1510,20 +1670,25 @@ axes[1].set(xlabel="step", ylabel="global gradient norm", yscale="log",
             title="Gradient norm during training")
 axes[0].legend()
 plt.show()
-by_schedule = final_loss.groupby("schedule").agg(["mean", "std"])
+by_schedule = final_loss.groupby("schedule").agg(["mean", seed_range])
 cold, warmed = by_schedule.loc["no warm-up"], by_schedule.loc[f"warm-up {WU_WARMUP} steps"]
-assert cold["mean"] - warmed["mean"] > cold["std"] + warmed["std"]       # warm-up trains better
+assert cold["mean"] - warmed["mean"] > max(cold["seed_range"], warmed["seed_range"])  # beyond spread
+assert (final_loss["no warm-up"] > final_loss[f"warm-up {WU_WARMUP} steps"]).all()  # every seed
 assert (final_loss["no warm-up"] > 0.95 * np.log(WU_VOCAB)).all()       # without: stuck at chance
 
 # %% [markdown]
 # Without warm-up, the Post-LN model does not learn the task: on every seed its loss
-# falls to the chance level $\ln 8$ within a few steps and stays at or just below it, the
-# prediction collapsing to the token frequencies. The same model, with the same initial
+# falls to the chance level $\ln 8$ within a few steps and stays at or just below it (we did
+# not measure what the predictions collapse to; a loss of $\ln 8$ is what uniform
+# predictions give). The same model, with the same initial
 # weights and the same batches but the learning rate ramped up over the first 30 steps,
-# leaves the chance level and keeps improving, although 150 steps are far from enough to
-# solve the task (the loss is still well above 0). The first large steps at full learning rate, taken
-# where Post-LN's gradients are largest, push the model into a state it does not recover
-# from; warming up avoids taking them. (We did not run the Pre-LN side of the claim here.)
+# leaves the chance level and keeps improving, on every seed and by more than the spread,
+# although so few steps are far from enough to
+# solve the task (the loss is still well above 0). Why is a hypothesis, not something this
+# experiment shows: the first steps at full learning rate, taken where Post-LN's gradients
+# are largest, may push the model into a state it does not leave, and warming up avoids
+# taking them. We did not run the Pre-LN side of Xiong et al.'s claim, so nothing here says
+# that Pre-LN would train without warm-up.
 # A pre-activation ResNet keeps its shortcut free of BN and ReLU for the same reason
 # Pre-LN keeps LN off the residual stream: an untouched identity path.
 #
@@ -1553,7 +1718,7 @@ assert (final_loss["no warm-up"] > 0.95 * np.log(WU_VOCAB)).all()       # withou
 # Convolutional Networks*), and compare the plain propagation $H \mapsto \hat A H$ with the
 # residual one $H \mapsto H + \hat A H$, over 64 layers on a ring graph (each node linked to
 # its two nearest neighbours on each side). We measure how different the nodes still are:
-# the spread $\lVert H - \bar H\rVert_F / \lVert H\rVert_F$, with $\bar H$ the mean node. In
+# the dispersion $\lVert H - \bar H\rVert_F / \lVert H\rVert_F$, with $\bar H$ the mean node. In
 # the eigenbasis of $\hat A$ a mode with eigenvalue $\mu \le 1$ is multiplied by $\mu$ per
 # plain layer and, relative to the constant mode, by $(1+\mu)/2 \ge \mu$ per residual layer,
 # so the residual stack always smooths more slowly.
@@ -1570,23 +1735,23 @@ a_hat = tf.constant(a_hat / np.sqrt(np.outer(deg, deg)))
 h0 = tf.constant(np.random.default_rng(0).normal(size=(NODES, FEATS)).astype("float32"))
 
 
-def spread(h):
+def dispersion(h):
     h = np.asarray(h, dtype="float64")
     return float(np.linalg.norm(h - h.mean(0)) / np.linalg.norm(h))
 
 
-trace = {"plain propagation": [spread(h0)], "residual propagation": [spread(h0)]}
+trace = {"plain propagation": [dispersion(h0)], "residual propagation": [dispersion(h0)]}
 h_plain = h_res = h0
 for _ in range(GCN_LAYERS):
     h_plain = a_hat @ h_plain
     h_res = h_res + a_hat @ h_res
-    trace["plain propagation"].append(spread(h_plain))
-    trace["residual propagation"].append(spread(h_res))
+    trace["plain propagation"].append(dispersion(h_plain))
+    trace["residual propagation"].append(dispersion(h_res))
 print({k: round(v[-1], 3) for k, v in trace.items()})
 
 # %%
 ax = plots.plot_gradient_norms({k: np.asarray(v) for k, v in trace.items()}, log=True)
-ax.set(xlabel="graph layers (1 = input)", ylabel="node spread ‖H − H̄‖/‖H‖",
+ax.set(xlabel="graph layers (1 = input)", ylabel="node dispersion ‖H − H̄‖/‖H‖",
        title="Over-smoothing on a ring graph")
 plt.show()
 plain_t, res_t = (np.asarray(v) for v in trace.values())
@@ -1598,15 +1763,15 @@ assert np.all(res_t[1:] > plain_t[1:]) and res_t[-1] > 1.5 * plain_t[-1]
 #
 # | Connection | Experiment | What the assertion checks |
 # |---|---|---|
-# | Robustness | block Jacobians vs $1+L_F$; PGD at several ε, 3 seeds, plain / residual / Lipschitz residual; Jacobian norm by depth; scaled residual | measured norms below the bound; plain and residual equally fragile at matched accuracy; the Lipschitz-constrained net has a 3x smaller logit Jacobian and more than twice the PGD accuracy; residual sensitivity grows with depth; $\alpha = \beta/L_F$ keeps the stack non-expansive |
-# | Ensembles, boosting | stagewise training with a control, alignment with the functional gradient (3 seeds); lesions; path lengths; stochastic depth | each new block aligns weakly but positively; training the previous stage longer helps more, and also favours hard examples; residual nets survive lesions; the gradient shifts towards shorter paths; stochastic depth survives more |
+# | Robustness | block Jacobians vs $1+L_F$; PGD at several ε, 3 seeds, plain / residual / Lipschitz residual; Jacobian norm by depth; scaled residual | measured norms below the bound; neither plain nor residual is robust, and at ε = 0.3 the residual net keeps less accuracy than the plain one; the Lipschitz-constrained net's logit Jacobian is about 4-5x smaller and it keeps more accuracy at every ε; residual sensitivity grows with depth; $\alpha = \beta/L_F$ keeps the stack non-expansive |
+# | Ensembles, boosting | stagewise training with a control, alignment with the functional gradient in hidden space (3 seeds, previous stage not converged); lesions; path lengths; stochastic depth | each new block aligns weakly but positively; with the previous stage still improving, training it longer helps more; both gain 3x more per hard example, though most of the total gain is on the rest; residual nets survive lesions; gradient per path decays with length and shifts towards shorter paths; stochastic depth survives more |
 # | Continual learning | adapter vs fine-tuning on split digits | the adapter forgets less with far fewer trained weights |
-# | Deep supervision | first-block gradient by depth | plain vanishes; the direct path's share is depth-independent |
-# | Biology | shortest paths on chain graphs | long links shorten distances; where the analogy stops |
-# | Dynamical systems | Euler convergence, stability, equilibria, backward Euler | first-order convergence; blow-up outside $|1+h\lambda|<1$; implicit layers stable with exact implicit gradients |
+# | Deep supervision | first-block gradient by depth | plain vanishes; the direct path's size is depth-independent, its share shrinks as the branch paths grow |
+# | Biology | shortest paths on chain graphs | three long links shorten the input-output distance far more than sixteen short ones, the mean distance a little; where the analogy stops |
+# | Dynamical systems | Euler convergence, stability, equilibria, backward Euler | first-order convergence; blow-up outside $|1+h\lambda|<1$; backward Euler equals its closed form; implicit gradients match the closed form (linear $f$), unrolled autodiff and finite differences (non-linear $f$) |
 # | Optimisation | unrolled gradient descent with learned steps, against constant and Chebyshev steps | learned steps beat the constant step and, on average, Chebyshev's; Chebyshev has the best worst case |
-# | Signal processing | residual vs direct DnCNN-style denoiser, identical initial weights, 3 seeds | the residual one starts at σ²; the direct one ends clearly lower on digits |
-# | Transformers | Pre-LN vs Post-LN block Jacobians (3 seeds); gradients by block and depth; Post-LN with and without warm-up (3 seeds) | Pre-LN blocks ≈ identity, Post-LN blocks shrink and project; Post-LN gradient grows toward the output; without warm-up the 12-block Post-LN model stays at chance |
+# | Signal processing | residual vs direct DnCNN-style denoiser, identical initial weights, 3 seeds | the residual one starts at σ²; after 4 epochs the direct one is lower in every seed, by more than the seed range (why is a hypothesis) |
+# | Transformers | Pre-LN vs Post-LN block Jacobians (3 seeds); gradients by block and depth; Post-LN with and without warm-up (3 seeds) | Pre-LN blocks ≈ identity; Post-LN blocks have median singular value below 1 and 16 null directions, but largest singular value 2-3; both stacks' Jacobians grow; the Post-LN gradient excess sits in the last block; without warm-up the 12-block Post-LN model stays at chance (why is a hypothesis) |
 # | Graph networks | plain vs residual graph propagation | the residual stack smooths more slowly at every depth |
 
 # %%
