@@ -91,7 +91,7 @@ from scipy.sparse.csgraph import shortest_path
 import resnet_tf
 from resnet_tf import analysis, data, dynamics, pick, plots, seed_everything, training
 from resnet_tf.analysis.adversarial import logit_jacobian_norms, pgd_attack
-from resnet_tf.analysis.kernel_ties import assert_distinct_kernels
+from resnet_tf.analysis.weights import assert_distinct_kernels
 from resnet_tf.applications import ResidualAdapter, conv_denoiser, transformer_stack
 from resnet_tf.applications.lipschitz import lipschitz_residual_mlp
 from resnet_tf.layers import Residual
