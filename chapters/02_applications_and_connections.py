@@ -1473,12 +1473,9 @@ pre_med, post_med = med.loc["pre-LN"], med.loc["post-LN"]
 by_seed_med = block_jac.groupby(["norm", "seed"])["median σ"]
 zeros = block_jac.groupby("norm")["zero σ"]
 assert ((pre_med - 1).abs() < 0.1).all()                                # identity plus a little
-assert (post_med < 0.95).all()                                          # Post-LN: median < 1 ...
-assert by_seed_med.max()["post-LN"].max() < 1                           # ... every block and seed
+assert (post_med < 0.95).all()                    # Post-LN: median < 1 at every block, on average
 seed_avg = by_seed_med.mean()                  # averaged over the blocks: Post-LN below Pre-LN
-assert seed_avg["post-LN"].max() < seed_avg["pre-LN"].min()             # in every seed ...
-assert seed_avg["pre-LN"].mean() - seed_avg["post-LN"].mean() > max(
-    seed_range(seed_avg["post-LN"]), seed_range(seed_avg["pre-LN"]))    # ... beyond the spread
+assert seed_avg["pre-LN"].mean() - seed_avg["post-LN"].mean() > 0.1
 top = block_jac.groupby(["norm", "block"])["σ_max"].mean()
 end_to_end = block_jac[block_jac["block"] == LN_BLOCKS].groupby("norm")["σ_max of blocks 1..l"]
 print("σ_max of one block, range over blocks:",
@@ -1493,8 +1490,9 @@ assert zeros.max()["pre-LN"] == 0
 # %% [markdown]
 # The Jacobians look as the formulas say, with one qualification. Every Pre-LN block has
 # singular values centred on 1, with a few larger ones where the branch adds to the
-# identity; none is zero. Every Post-LN block has its median singular value below 1 at every
-# depth and 16 (numerically) zero singular values, two per token, one for each of its layer
+# identity; none is zero. Averaged over the seeds, every Post-LN block has its median
+# singular value below 1 (a single block of a single seed can reach 1), and every Post-LN
+# block has 16 (numerically) zero singular values, two per token, one for each of its layer
 # normalisations (column "zero σ" in the table): the normalisation on the shortcut rescales
 # and projects the identity path at every block, so no direction passes through a Post-LN
 # stack unchanged. But a Post-LN block does not shrink everything: its *largest* singular
@@ -1672,19 +1670,19 @@ axes[0].legend()
 plt.show()
 by_schedule = final_loss.groupby("schedule").agg(["mean", seed_range])
 cold, warmed = by_schedule.loc["no warm-up"], by_schedule.loc[f"warm-up {WU_WARMUP} steps"]
-assert cold["mean"] - warmed["mean"] > max(cold["seed_range"], warmed["seed_range"])  # beyond spread
-assert (final_loss["no warm-up"] > final_loss[f"warm-up {WU_WARMUP} steps"]).all()  # every seed
-assert (final_loss["no warm-up"] > 0.95 * np.log(WU_VOCAB)).all()       # without: stuck at chance
+assert cold["mean"] > warmed["mean"]      # lower on average; the rest is an observation (text)
 
 # %% [markdown]
-# Without warm-up, the Post-LN model does not learn the task: on every seed its loss
-# falls to the chance level $\ln 8$ within a few steps and stays at or just below it (we did
-# not measure what the predictions collapse to; a loss of $\ln 8$ is what uniform
-# predictions give). The same model, with the same initial
-# weights and the same batches but the learning rate ramped up over the first 30 steps,
-# leaves the chance level and keeps improving, on every seed and by more than the spread,
-# although so few steps are far from enough to
-# solve the task (the loss is still well above 0). Why is a hypothesis, not something this
+# In this run (the numbers above), without warm-up the Post-LN model does not learn the task:
+# on every seed its loss falls to the chance level $\ln 8$ (what uniform predictions give)
+# and stays there, while the same model with the same initial weights and batches, its
+# learning rate ramped up over the first 30 steps, leaves the chance level on every seed.
+# Treat this as an **observation**, not a result: on Colab's versions of TensorFlow and
+# Keras, whose random streams differ, two of the three seeds leave the chance level without
+# warm-up too, one seed ends level, and the gap between the means (about 0.09) is smaller
+# than the seeds' range. What holds in both is only that warm-up lowers the mean loss; three
+# seeds of 100 steps are too few to establish more, and far too few to solve the task (the
+# loss stays well above 0). Why is a hypothesis, not something this
 # experiment shows: the first steps at full learning rate, taken where Post-LN's gradients
 # are largest, may push the model into a state it does not leave, and warming up avoids
 # taking them. We did not run the Pre-LN side of Xiong et al.'s claim, so nothing here says
@@ -1771,7 +1769,7 @@ assert np.all(res_t[1:] > plain_t[1:]) and res_t[-1] > 1.5 * plain_t[-1]
 # | Dynamical systems | Euler convergence, stability, equilibria, backward Euler | first-order convergence; blow-up outside $|1+h\lambda|<1$; backward Euler equals its closed form; implicit gradients match the closed form (linear $f$), unrolled autodiff and finite differences (non-linear $f$) |
 # | Optimisation | unrolled gradient descent with learned steps, against constant and Chebyshev steps | learned steps beat the constant step and, on average, Chebyshev's; Chebyshev has the best worst case |
 # | Signal processing | residual vs direct DnCNN-style denoiser, identical initial weights, 3 seeds | the residual one starts at σ²; after 4 epochs the direct one is lower in every seed, by more than the seed range (why is a hypothesis) |
-# | Transformers | Pre-LN vs Post-LN block Jacobians (3 seeds); gradients by block and depth; Post-LN with and without warm-up (3 seeds) | Pre-LN blocks ≈ identity; Post-LN blocks have median singular value below 1 and 16 null directions, but largest singular value 2-3; both stacks' Jacobians grow; the Post-LN gradient excess sits in the last block; without warm-up the 12-block Post-LN model stays at chance (why is a hypothesis) |
+# | Transformers | Pre-LN vs Post-LN block Jacobians (3 seeds); gradients by block and depth; Post-LN with and without warm-up (3 seeds) | Pre-LN blocks ≈ identity; Post-LN blocks have median singular value below 1 and 16 null directions, but largest singular value 2-3; both stacks' Jacobians grow; the Post-LN gradient excess sits in the last block; warm-up lowers the 12-block Post-LN model's mean loss (the rest is an observation that does not hold on every version) |
 # | Graph networks | plain vs residual graph propagation | the residual stack smooths more slowly at every depth |
 
 # %%
