@@ -34,3 +34,26 @@ def pytest_configure(config):
                 f"resnet_tf was imported from this checkout ({where}), not from the installed "
                 "wheel; run pytest with --import-mode=importlib and without PYTHONPATH"
             )
+
+
+@pytest.fixture(scope="session")
+def assignment_with_id():
+    """``make(folder, student)``: assignment 1's notebook from ``folder`` (``solutions`` or
+    ``exercises``) as a JSON dict, with ``student`` typed into its STUDENT_ID cell."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def make(folder: str, student: str) -> dict:
+        path = root / folder / "01_signal_propagation.ipynb"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        for cell in raw["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r'^STUDENT_ID = ""', source, re.M):
+                cell["source"] = source.replace('STUDENT_ID = ""', f'STUDENT_ID = "{student}"', 1)
+                return raw
+        raise AssertionError(f"{path} has no STUDENT_ID cell")
+
+    return make

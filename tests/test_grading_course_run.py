@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -18,16 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_signal_propagation"
 
 
-def _notebook(folder: str, student: str) -> str:
-    raw = json.loads((ROOT / folder / f"{NOTEBOOK}.ipynb").read_text(encoding="utf-8"))
-    for cell in raw["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and re.search(r'^STUDENT_ID = ""', source, re.M):
-            cell["source"] = source.replace('STUDENT_ID = ""', f'STUDENT_ID = "{student}"', 1)
-            break
-    return json.dumps(raw)
-
-
 def _grade(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RESNET_TF_PROFILE": "quick"}
     return subprocess.run([sys.executable, "-m", "resnet_tf", "grade", *args], env=env,
@@ -35,14 +24,14 @@ def _grade(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory):
+def term(tmp_path_factory, assignment_with_id):
     tmp = tmp_path_factory.mktemp("term")
     downloads = tmp / "downloads"
     downloads.mkdir()
     solved = downloads / f"smithjane_123456_1001_{NOTEBOOK}.ipynb"
-    solved.write_text(_notebook("solutions", "s1"), encoding="utf-8")
+    solved.write_text(json.dumps(assignment_with_id("solutions", "s1")), encoding="utf-8")
     late = downloads / f"doejohn_late_223344_1002_{NOTEBOOK}.ipynb"
-    late.write_text(_notebook("solutions", "s2"), encoding="utf-8")
+    late.write_text(json.dumps(assignment_with_id("solutions", "s2")), encoding="utf-8")
     on_time = datetime(2027, 2, 1, 12, tzinfo=timezone.utc).timestamp()
     two_days_late = datetime(2027, 2, 3, 12, tzinfo=timezone.utc).timestamp()
     os.utime(solved, (on_time, on_time))

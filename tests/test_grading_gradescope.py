@@ -23,18 +23,8 @@ ASSIGNMENT = "signal_propagation"
 NOTEBOOK = "01_signal_propagation"
 
 
-def _solved_with_id(student: str) -> str:
-    raw = json.loads((ROOT / "solutions" / f"{NOTEBOOK}.ipynb").read_text(encoding="utf-8"))
-    for cell in raw["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and re.search(r'^STUDENT_ID = ""', source, re.M):
-            cell["source"] = source.replace('STUDENT_ID = ""', f'STUDENT_ID = "{student}"', 1)
-            break
-    return json.dumps(raw)
-
-
 @pytest.fixture(scope="module")
-def autograder(tmp_path_factory):
+def autograder(tmp_path_factory, assignment_with_id):
     tmp = tmp_path_factory.mktemp("gradescope")
     key_file = new_key(tmp / "course.key")
     zip_path = build_autograder(ASSIGNMENT, tmp / "autograder.zip", key_file=str(key_file))
@@ -48,7 +38,7 @@ def autograder(tmp_path_factory):
     (root / "submission").mkdir()
     (root / "results").mkdir()
     notebook = root / "submission" / f"{NOTEBOOK}.ipynb"
-    notebook.write_text(_solved_with_id("s2468"), encoding="utf-8")
+    notebook.write_text(json.dumps(assignment_with_id("solutions", "s2468")), encoding="utf-8")
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"sid": "s2468"}]}))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update({ROOT_ENV: str(root), "RESNET_TF_AUTOGRADER_PYTHON": sys.executable})
