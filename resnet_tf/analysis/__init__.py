@@ -14,6 +14,7 @@ Modules, by what they hold:
 - :mod:`.receptive_field`  effective receptive field from input gradients
 - :mod:`.calibration`      reliability bins and expected calibration error
 - :mod:`.landscape`        filter-normalised loss-landscape slices and their curvature
+- :mod:`.seeds`            the spread of a result over seeds, and when two results are separated
 - :mod:`.weights`          layers whose kernels are identical (tied by a shared initializer)
 - :mod:`.graph`      helpers shared by the analyses (blocks: :func:`resnet_tf.blocks.blocks_of`)
 """
@@ -69,6 +70,7 @@ from .paths import (
     residual_blocks,
 )
 from .receptive_field import effective_receptive_field, input_gradient_map, rms_radius
+from .seeds import seed_spread, seed_summary, separated
 from .signal import activation_variance, signal_propagation
 from .variation import function_total_variation, residual_tv_bounds, sample, total_variation
 from .weights import assert_distinct_kernels, tied_kernels
@@ -85,7 +87,8 @@ __all__ = [
     "lipschitz_bounds", "n_paths", "path_gradient", "path_length_distribution",
     "path_length_fraction", "predict_eagerly", "random_lesion_accuracy", "residual_alignment",
     "residual_blocks", "residual_lipschitz_bound", "residual_tv_bounds", "sample",
-    "select_blocks", "shortcut_gradient_share", "signal_propagation", "singular_values",
+    "seed_spread", "seed_summary", "select_blocks", "separated", "shortcut_gradient_share",
+    "signal_propagation", "singular_values",
     "spectral_norm", "total_variation",
     "effective_receptive_field", "expected_calibration_error", "filter_normalized_direction",
     "input_gradient_map", "loss_slice", "reliability_bins", "rms_radius", "slice_curvature",
