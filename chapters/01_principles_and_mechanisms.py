@@ -120,7 +120,7 @@ print("profile:", PROFILE)
 # which mixes weights from the whole epoch and batch statistics. Throughout the chapter the
 # **spread** of a quantity over seeds is its range, max − min of the seeds (not a standard
 # deviation), and "by more than the spread" means that the difference of the means exceeds
-# the larger of the two ranges.
+# the larger of the two ranges (`analysis.seed_summary` and `analysis.separated` compute both).
 #
 # * `full` profile (GPU): 25,000 CIFAR-10 training images, width 16, the paper's recipe (SGD
 #   with momentum 0.9, weight decay $10^{-4}$, batch 128, learning rate 0.1 divided by 10 at
@@ -188,63 +188,77 @@ ETA = progress.announce({
 
 
 # %%
-def train_and_measure(model: keras.Model, seed: int, callbacks=()) -> dict:
-    """Train with the chapter's recipe; return the history and the end-of-run errors.
+STEPS_PER_EPOCH = len(x_train) // RECIPE["batch_size"]
+TRAIN_SEEDS = (*SEEDS[1:], SEEDS[0])  # seed 0 last: its trained model is the one kept
 
-    Both errors come from `model.evaluate` in inference mode: the training error over
-    the whole training set, the test error over the test set.
+
+def train_seeds(make, callbacks_for=lambda seed: ()):
+    """Train one architecture from every seed with the chapter's recipe; yield
+    (seed, model, run) after each, `run` holding the history and end-of-run errors.
+
+    Each seed's start is a fresh build under that seed. Tracing a 56-layer train step
+    costs more than four epochs of training on the digits, so the first build is
+    compiled once and every later seed restarts it from its own fresh build
+    (`training.reinitialize`): same initial weights, same batches, same result as a
+    separate model, one trace. Both errors come from `model.evaluate` in inference
+    mode: the training error over the whole training set, the test error over the
+    test set.
     """
-    started = time.perf_counter()
-    history = training.fit(model, (x_train, y_train), callbacks=list(callbacks),
-                           verbose=progress.verbosity(), seed=seed, **RECIPE)
-    seconds = time.perf_counter() - started
-    train_acc = model.evaluate(x_train, y_train, batch_size=512, verbose=0, return_dict=True)
-    test_acc = model.evaluate(x_test, y_test, batch_size=512, verbose=0, return_dict=True)
-    return {"history": history.history, "train_error": 1 - train_acc["accuracy"],
-            "test_error": 1 - test_acc["accuracy"], "seconds": seconds}
+    model = None
+    for seed in TRAIN_SEEDS:
+        seed_everything(seed)
+        fresh = make()
+        if model is None:
+            model = training.compile_model(fresh, STEPS_PER_EPOCH, RECIPE["epochs"],
+                                           lr=RECIPE["lr"], schedule=RECIPE["schedule"],
+                                           weight_decay=RECIPE["weight_decay"])
+        else:
+            training.reinitialize(model, fresh)
+        started = time.perf_counter()
+        history = training.fit(model, (x_train, y_train), epochs=RECIPE["epochs"],
+                               batch_size=RECIPE["batch_size"], seed=seed, compile=False,
+                               callbacks=list(callbacks_for(seed)), verbose=progress.verbosity())
+        seconds = time.perf_counter() - started
+        train_acc = model.evaluate(x_train, y_train, batch_size=512, verbose=0, return_dict=True)
+        test_acc = model.evaluate(x_test, y_test, batch_size=512, verbose=0, return_dict=True)
+        yield seed, model, {"history": history.history, "train_error": 1 - train_acc["accuracy"],
+                            "test_error": 1 - test_acc["accuracy"], "seconds": seconds}
 
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 MODELS, HISTORIES, GRAD_LOGS = {}, [], {}
 for name, kwargs in NETS.items():
-    for seed in SEEDS:
-        seed_everything(seed)
-        model = build(**kwargs)
-        callbacks = []
-        if seed == SEEDS[0]:
-            # Gradient norms per block on the probe batch, before and after training
-            # (batch statistics, as the network sees them while it trains).
-            logger = analysis.GradientNormLogger(x_probe, y_probe, every=RECIPE["epochs"],
-                                                 training=True)
-            callbacks = [logger]
-        run = train_and_measure(model, seed, callbacks)
+    # Gradient norms per block on the probe batch, before and after training, for seed 0
+    # (batch statistics, as the network sees them while it trains).
+    logger = analysis.GradientNormLogger(x_probe, y_probe, every=RECIPE["epochs"], training=True)
+    runs = train_seeds(lambda kw=kwargs: build(**kw),
+                       lambda seed, probe=logger: [probe] if seed == SEEDS[0] else [])
+    for seed, model, run in runs:
         HISTORIES.append({"net": name, "seed": seed, **run})
-        if seed == SEEDS[0]:
-            MODELS[name], GRAD_LOGS[name] = model, logger.frame()
         print(f"{name:21s} seed {seed}: {model.count_params():>9,d} parameters, "
               f"{run['seconds']:5.1f} s, training error {run['train_error']:.4f}, "
               f"test error {run['test_error']:.4f}")
+    MODELS[name], GRAD_LOGS[name] = model, logger.frame()
+HISTORIES.sort(key=lambda run: (list(NETS).index(run["net"]), run["seed"]))
 RESULTS = pd.DataFrame(HISTORIES)
 SECONDS = RESULTS.groupby("net", sort=False)["seconds"].sum().to_dict()
 
 
 # %%
-def across_seeds(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Mean, spread (max - min) and extremes of `column` over the seeds of each net."""
-    grouped = frame.groupby("net", sort=False)[column]
-    return pd.DataFrame({"mean": grouped.mean(), "min": grouped.min(), "max": grouped.max(),
-                         "spread": grouped.max() - grouped.min()})
+def errors_of(frame: pd.DataFrame, name: str, column: str = "train_error") -> pd.Series:
+    """The per-seed values of `column` for the net called `name`."""
+    return frame.loc[frame["net"] == name, column]
 
 
-def clearly_above(stats: pd.DataFrame, high: str, low: str) -> bool:
-    """`high` exceeds `low` on the mean by more than the larger of their two spreads."""
-    margin = stats.loc[high, "mean"] - stats.loc[low, "mean"]
-    return bool(margin > max(stats.loc[high, "spread"], stats.loc[low, "spread"]))
+def separated(high: str, low: str, frame: pd.DataFrame | None = None) -> bool:
+    """`high` ends above `low` in training error by more than the seed spread."""
+    frame = RESULTS if frame is None else frame
+    return analysis.separated(errors_of(frame, high), errors_of(frame, low))
 
 
-FINAL_TRAIN_ERR = across_seeds(RESULTS, "train_error")
-FINAL_TEST_ERR = across_seeds(RESULTS, "test_error")
+FINAL_TRAIN_ERR = analysis.seed_summary(RESULTS, "train_error", by="net")
+FINAL_TEST_ERR = analysis.seed_summary(RESULTS, "test_error", by="net")
 COLORS = dict(zip(NETS, ["#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd"], strict=True))
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
@@ -278,10 +292,10 @@ pd.concat({"training error": FINAL_TRAIN_ERR, "test error": FINAL_TEST_ERR}, axi
 # Degradation: the 56-layer plain net ends with a higher training error than the 20-layer
 # plain net, by more than the seed-to-seed spread, although it could represent everything
 # the shallow one does.
-claim(clearly_above(FINAL_TRAIN_ERR, "plain-56", "plain-20"), "plain-56 trains worse than plain-20")
+claim(separated("plain-56", "plain-20"), "plain-56 trains worse than plain-20")
 # Shortcuts cure it: each ResNet ends clearly below the plain net of the same depth.
-claim(clearly_above(FINAL_TRAIN_ERR, "plain-56", "ResNet-56"), "ResNet-56 below plain-56")
-claim(clearly_above(FINAL_TRAIN_ERR, "plain-20", "ResNet-20"), "ResNet-20 below plain-20")
+claim(separated("plain-56", "ResNet-56"), "ResNet-56 below plain-56")
+claim(separated("plain-20", "ResNet-20"), "ResNet-20 below plain-20")
 # Going from 20 to 56 layers costs the ResNet far less than it costs the plain net.
 PLAIN_GAP = FINAL_TRAIN_ERR.loc["plain-56", "mean"] - FINAL_TRAIN_ERR.loc["plain-20", "mean"]
 RESNET_GAP = FINAL_TRAIN_ERR.loc["ResNet-56", "mean"] - FINAL_TRAIN_ERR.loc["ResNet-20", "mean"]
@@ -318,12 +332,10 @@ claim(bool(FINAL_TRAIN_ERR.loc["ResNet-56", "min"] > FINAL_TRAIN_ERR.loc["ResNet
 # Observations (not claims): is the difference between ResNet-56 and ResNet-20, and between
 # the two ResNet-56 initialisations, larger than the spread over seeds?
 DEEPER_RESNET = {
-    "ResNet-56 above ResNet-20": clearly_above(FINAL_TRAIN_ERR, "ResNet-56", "ResNet-20"),
-    "ResNet-20 above ResNet-56": clearly_above(FINAL_TRAIN_ERR, "ResNet-20", "ResNet-56"),
-    "ResNet-56 above zero-init ResNet-56": clearly_above(FINAL_TRAIN_ERR, "ResNet-56",
-                                                          "ResNet-56, zero-init"),
-    "zero-init ResNet-56 above ResNet-20": clearly_above(FINAL_TRAIN_ERR, "ResNet-56, zero-init",
-                                                          "ResNet-20"),
+    "ResNet-56 above ResNet-20": separated("ResNet-56", "ResNet-20"),
+    "ResNet-20 above ResNet-56": separated("ResNet-20", "ResNet-56"),
+    "ResNet-56 above zero-init ResNet-56": separated("ResNet-56", "ResNet-56, zero-init"),
+    "zero-init ResNet-56 above ResNet-20": separated("ResNet-56, zero-init", "ResNet-20"),
 }
 print("separated by more than the seed spread:", DEEPER_RESNET)
 
@@ -471,15 +483,15 @@ axes[1].set_title("Backward: gradient size by block")
 plt.show()
 
 
-def spread(values) -> float:
+def drift_ratio(values) -> float:
     """Largest over smallest value: how far a quantity drifts across depth."""
     values = np.asarray(values, dtype="float64")
     return float(values.max() / values.min())
 
 
 signal_spread = pd.DataFrame(
-    {name: {"variance spread": spread(f["variance"]),
-            "gradient spread": spread(f["grad_second_moment"])} for name, f in signal.items()}
+    {name: {"variance spread": drift_ratio(f["variance"]),
+            "gradient spread": drift_ratio(f["grad_second_moment"])} for name, f in signal.items()}
 ).T
 print(signal_spread.round(1))
 plain_sig, res_sig = signal_spread.iloc[0], signal_spread.iloc[1]
@@ -654,7 +666,7 @@ axes[0].set_title("Gradient norm at each block's input, initialisation")
 plots.plot_gradient_norms(grad_end, ax=axes[1])
 axes[1].set_title("... after training")
 plt.show()
-GRAD_SPREAD = {name: spread(f["input_norm"]) for name, f in grad_init.items()}
+GRAD_SPREAD = {name: drift_ratio(f["input_norm"]) for name, f in grad_init.items()}
 print("max/min gradient norm across the 27 blocks at initialisation:",
       {k: round(v, 1) for k, v in GRAD_SPREAD.items()})
 claim(GRAD_SPREAD["plain-56"] > 10 * GRAD_SPREAD["ResNet-56"], "gradient spread at init")
@@ -1064,24 +1076,25 @@ def bn_after_addition_resnet(depth: int = 56) -> keras.Model:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+def bn_after_addition_build() -> keras.Model:
+    with training.precision_scope():
+        return bn_after_addition_resnet(56)
+
+
 ORDERINGS = {"pre-activation-56": lambda: build(depth=56, preact=True),
-             "BN after the addition-56": lambda: bn_after_addition_resnet(56)}
+             "BN after the addition-56": bn_after_addition_build}
 ORDER_RUNS = [{**{k: v for k, v in run.items()}, "net": "post-activation-56"}
               for run in HISTORIES if run["net"] == "ResNet-56"]
 for name, make in ORDERINGS.items():
-    for seed in SEEDS:
-        seed_everything(seed)
-        with training.precision_scope():
-            model = make()
-        run = train_and_measure(model, seed)
+    for seed, _model, run in train_seeds(make):
         ORDER_RUNS.append({"net": name, "seed": seed, **run})
         print(f"{name:25s} seed {seed}: {run['seconds']:5.1f} s, training error "
               f"{run['train_error']:.4f}, test error {run['test_error']:.4f}")
 ORDER_RESULTS = pd.DataFrame(ORDER_RUNS)
 
 # %%
-ORDER_TRAIN = across_seeds(ORDER_RESULTS, "train_error")
-ORDER_TEST = across_seeds(ORDER_RESULTS, "test_error")
+ORDER_TRAIN = analysis.seed_summary(ORDER_RESULTS, "train_error", by="net")
+ORDER_TEST = analysis.seed_summary(ORDER_RESULTS, "test_error", by="net")
 fig, ax = plt.subplots(figsize=(7, 4))
 order_names = list(ORDER_TRAIN.index)
 for i, name in enumerate(order_names):
@@ -1099,7 +1112,7 @@ ax.legend()
 plt.show()
 print(pd.concat({"training error": ORDER_TRAIN, "test error": ORDER_TEST}, axis=1).round(4)
       .to_string())
-ORDER_SEPARATED = {f"{a} above {b}": clearly_above(ORDER_TRAIN, a, b)
+ORDER_SEPARATED = {f"{a} above {b}": separated(a, b, ORDER_RESULTS)
                    for a in order_names for b in order_names if a != b}
 print("training errors separated by more than the seed spread:",
       [k for k, v in ORDER_SEPARATED.items() if v] or "none")
@@ -1325,13 +1338,13 @@ axes[0].set_title("Activation variance by block at initialisation")
 plots.plot_gradient_norms(init_grad, ax=axes[1])
 axes[1].set_title("Gradient norm by block at initialisation")
 plt.show()
-ZERO_GRAD_SPREAD = spread(init_grad["ResNet-56, zero-init"]["input_norm"])
+ZERO_GRAD_SPREAD = drift_ratio(init_grad["ResNet-56, zero-init"]["input_norm"])
 print("initial loss:", {k: round(v, 2) for k, v in INIT_LOSS.items()}, f"(ln 10 = {math.log(10):.2f})")
-print("gradient spread across blocks:", round(spread(init_grad["ResNet-56"]["input_norm"]), 1),
+print("gradient spread across blocks:", round(drift_ratio(init_grad["ResNet-56"]["input_norm"]), 1),
       "default,", round(ZERO_GRAD_SPREAD, 3), "zero-init")
 assert abs(INIT_LOSS["ResNet-56, zero-init"] - math.log(10)) < 0.1
 assert INIT_LOSS["ResNet-56"] > 1.3 * INIT_LOSS["ResNet-56, zero-init"]
-VAR_SPREAD = {k: spread(v["variance"]) for k, v in init_var.items()}
+VAR_SPREAD = {k: drift_ratio(v["variance"]) for k, v in init_var.items()}
 print("activation variance spread across blocks:", {k: round(v, 1) for k, v in VAR_SPREAD.items()})
 assert ZERO_GRAD_SPREAD < 1.01
 claim(VAR_SPREAD["ResNet-56"] > 2 * VAR_SPREAD["ResNet-56, zero-init"],
@@ -1570,11 +1583,10 @@ print(STAGE_SUMMARY.round(4).to_string())
 ALIGN_SUMMARY = STAGE_ALIGN.groupby(["new block", "step"])["cosine"].agg(["mean", "min", "max"])
 print(ALIGN_SUMMARY.unstack(0).round(2).to_string())
 MARGIN = STAGES.groupby("new block")["margin"].agg(["mean", "min", "max"])
-NEW_VS_CONTROL = {k: clearly_above(
-    across_seeds(STAGES.query("`new block` == @k").melt(
-        value_vars=["control (train block k-1 longer)", "with the new block"],
-        var_name="net", value_name="mse"), "mse"),
-    "control (train block k-1 longer)", "with the new block") for k in MARGIN.index}
+NEW_VS_CONTROL = {
+    k: analysis.separated(STAGES.loc[STAGES["new block"] == k, "control (train block k-1 longer)"],
+                          STAGES.loc[STAGES["new block"] == k, "with the new block"])
+    for k in MARGIN.index}
 print("new block beats the control by more than the seed spread:", NEW_VS_CONTROL)
 late = ALIGN_SUMMARY.xs(LOG_AT[-1], level="step")
 early = ALIGN_SUMMARY.query("step <= 8")
@@ -1808,7 +1820,7 @@ for kind in ("residual", "highway, gate open", "highway, gate shut", "plain"):
     norms = analysis.block_gradient_norms(net, x_reg, y_reg)
     hw_norms[kind] = norms
     row = {"net": kind, "gradient gain": norms["input_norm"].iloc[0] / norms["output_norm"].iloc[-1],
-           "gain spread over layers": spread(norms["input_norm"])}
+           "gain spread over layers": drift_ratio(norms["input_norm"])}
     if kind.startswith("highway"):
         stats = analysis.highway_gate_statistics(net, x_reg)
         row.update({"mean T": stats["mean"].mean(), "share T > 0.99": stats["closed"].mean()})

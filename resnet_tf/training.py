@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections.abc import Iterator
 
 import keras
@@ -175,6 +176,54 @@ def compile_model(
         jit_compile = execution()["xla"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
+    if model.built:
+        # Create the optimizer's slots now, eagerly: built inside the first traced step
+        # they would make TensorFlow trace the whole train step a second time.
+        optimizer.build(model.trainable_variables)
+        _INITIAL_OPTIMIZER_STATE[optimizer] = [np.array(v) for v in optimizer.variables]
+    return model
+
+
+# Each optimizer's state as compile_model built it (iterations 0, zero momenta, the
+# initial loss scale), so reinitialize() can put it back.
+_INITIAL_OPTIMIZER_STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reinitialize(model: keras.Model, source: keras.Model) -> keras.Model:
+    r"""Restart the compiled ``model`` from ``source``'s weights: train from a new
+    initialisation without tracing the train step again.
+
+    Every weight :math:`w_i` of ``model`` (batch-norm moving statistics included) is
+    set to the matching weight of ``source``, a freshly built twin (same architecture),
+    and the optimizer returns to the state :func:`compile_model` left it in: step
+    counter 0 (so the schedule restarts), zero momenta, initial loss scale. A following
+    ``fit(model, ..., compile=False)`` then trains exactly as compiling and fitting
+    ``source`` would, but reuses the train step TensorFlow already traced for ``model``,
+    which for a deep network on a small dataset costs more than the training itself.
+    Training several seeds of one architecture: build ``source`` under
+    :func:`~resnet_tf.runtime.seed_everything` for each seed, reinitialize, fit.
+
+    ``ValueError`` when the two models' weights differ in number or shape, or when
+    ``model`` was not compiled by :func:`compile_model` after it was built.
+    """
+    ours, theirs = model.weights, source.weights
+    shapes = [tuple(w.shape) for w in ours], [tuple(w.shape) for w in theirs]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"{source.name} is not a twin of {model.name}: their weights differ "
+            f"({len(ours)} against {len(theirs)} weights, or in shape); build both "
+            "with the same builder and arguments"
+        )
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer not in _INITIAL_OPTIMIZER_STATE:
+        raise ValueError(
+            f"{model.name} has no optimizer state to restart: compile it with "
+            "resnet_tf.training.compile_model (after the model is built) first"
+        )
+    model.set_weights(source.get_weights())
+    for variable, value in zip(optimizer.variables, _INITIAL_OPTIMIZER_STATE[optimizer],
+                               strict=True):
+        variable.assign(value)
     return model
 
 
