@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _deprecation
+
 DATASETS = ("cifar10", "digits", "synthetic", "spirals", "sine")
 IMAGE_DATASETS = ("cifar10", "digits", "synthetic")
 """The image sets: the paper's, the offline digits, the learnable CIFAR-10 stand-in."""
@@ -178,20 +180,39 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [((a - mean) / std).astype("float32") for a in (train, *others)]
 
 
-def augment_image(image, seed, pad: int = 4, flip: bool = True):
-    """The paper's augmentation for one image: zero-pad by ``pad`` pixels on each
-    side, crop a random window of the original size, flip left-right with
-    probability 1/2. ``seed`` is a shape-[2] int tensor (stateless ops, so the
-    pipeline is reproducible and parallel-safe)."""
+def augment_batch(images, seed, pad: int = 4, flip: bool = True):
+    r"""The paper's augmentation on a batch ``(B, H, W, C)``, one draw per image.
+
+    Zero-pad by ``pad`` pixels, crop an ``H x W`` window at offsets
+    :math:`(o_y, o_x) \sim U\{0..2p\}^2`, and mirror left-right with probability
+    1/2: output pixel :math:`(i, j)` of image ``b`` is padded pixel
+    :math:`(o_y + i,\ o_x + j')` with :math:`j' = j` or :math:`W - 1 - j`. Done
+    with two batched gathers; ``seed`` is a shape-[2] integer tensor
+    (stateless, so reproducible under parallel maps).
+    """
     import tensorflow as tf
 
-    shape = tf.shape(image)
-    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    out = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    oy = tf.random.stateless_uniform([b], seeds[0], 0, 2 * pad + 1, dtype=tf.int32)
+    ox = tf.random.stateless_uniform([b], seeds[1], 0, 2 * pad + 1, dtype=tf.int32)
+    rows = oy[:, None] + tf.range(h)[None, :]
+    cols = ox[:, None] + tf.range(w)[None, :]
     if flip:
-        out = tf.image.stateless_random_flip_left_right(out, seed=seeds[1])
-    return out
+        mirror = tf.random.stateless_uniform([b], seeds[2]) < 0.5
+        cols = tf.where(mirror[:, None], tf.reverse(cols, axis=[1]), cols)
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+def augment_image(image, seed, pad: int = 4, flip: bool = True):
+    """Deprecated: one image through :func:`augment_batch` (a batch of one)."""
+    import tensorflow as tf
+
+    _deprecation.warn("data.augment_image", "data.augment_batch")
+    return augment_batch(tf.expand_dims(image, 0), seed, pad=pad, flip=flip)[0]
 
 
 def make_dataset(
@@ -207,8 +228,8 @@ def make_dataset(
 ):
     """A ``tf.data`` pipeline over ``(x, y)``.
 
-    Training pipelines shuffle every epoch (seeded), optionally augment with
-    :func:`augment_image`, and by default drop the last incomplete batch, so
+    Training pipelines shuffle every epoch (seeded), optionally augment each batch
+    with :func:`augment_batch`, and by default drop the last incomplete batch, so
     every step sees ``batch_size`` examples. Evaluation pipelines keep every
     example. Batches are prefetched.
     """
@@ -230,16 +251,18 @@ def make_dataset(
         ds = ds.cache()
     if training:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        if augment:
-            if x.ndim != 4:
-                raise ValueError(f"augment needs images (N, H, W, C); got shape {x.shape}")
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(
-                2, drop_remainder=True
-            )
-            ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda xy, s: (augment_image(xy[0], s, flip=flip), xy[1]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
+        if augment and x.ndim != 4:
+            raise ValueError(f"augment needs images (N, H, W, C); got shape {x.shape}")
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if training and augment:
+        # One stateless seed per batch, itself drawn from a seeded stream that changes
+        # every epoch: reproducible, and safe under parallel maps.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(
+            2, drop_remainder=True
+        )
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda xy, s: (augment_batch(xy[0], s, flip=flip), xy[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return ds.prefetch(tf.data.AUTOTUNE)

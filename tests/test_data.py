@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from resnet_tf import data
 
@@ -124,3 +125,28 @@ def test_synthetic_images_are_in_the_registry():
     (again, _), _ = data.load("synthetic", size=8, n=40, seed=1)
     np.testing.assert_array_equal(xtr, again)
     assert "synthetic" in data.DATASETS
+
+
+def test_augment_batch_is_a_padded_crop_with_optional_mirror():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(16, 6, 6, 2)).astype("float32")
+    out = data.augment_batch(tf.constant(images), tf.constant([3, 4]), pad=2).numpy()
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    mirrored = 0
+    for img, pad_img in zip(out, padded, strict=True):
+        windows = [pad_img[i:i + 6, j:j + 6] for i in range(5) for j in range(5)]
+        plain = any(np.array_equal(img, w) for w in windows)
+        flipped = any(np.array_equal(img[:, ::-1], w) for w in windows)
+        assert plain or flipped
+        mirrored += flipped and not plain
+    assert 0 < mirrored < 16
+    no_flip = data.augment_batch(tf.constant(images), tf.constant([3, 4]), pad=0, flip=False)
+    np.testing.assert_array_equal(no_flip.numpy(), images)
+
+
+def test_augment_image_is_a_batch_of_one():
+    image = np.random.default_rng(1).normal(size=(6, 6, 2)).astype("float32")
+    seed = tf.constant([5, 6])
+    with pytest.warns(DeprecationWarning, match="data.augment_batch"):
+        one = data.augment_image(tf.constant(image), seed, pad=2)
+    np.testing.assert_array_equal(one, data.augment_batch(tf.constant(image[None]), seed, pad=2)[0])

@@ -3,7 +3,7 @@
 The training pipeline holds the standardised images in memory, draws a fresh
 permutation every epoch, cuts the index stream into full global batches
 (static shapes for XLA and TPUs; every replica gets the same share), gathers
-and augments a whole batch at once with :func:`augment_batch` on parallel
+and augments a whole batch at once with :func:`resnet_tf.data.augment_batch` on parallel
 threads (``AUTOTUNE``), and prefetches so the next batch is ready when the
 device finishes a step. Working on batches costs a handful of ops per batch
 instead of per image, which matters on Colab's two host cores. All randomness
@@ -22,6 +22,9 @@ DATASETS = data.IMAGE_DATASETS
 synthetic = _deprecation.renamed(
     data.synthetic_images, "reproduce.pipeline.synthetic", "resnet_tf.data.synthetic_images"
 )
+augment_batch = _deprecation.renamed(
+    data.augment_batch, "reproduce.pipeline.augment_batch", "resnet_tf.data.augment_batch"
+)
 
 
 def load(name: str = "cifar10", seed: int = 0):
@@ -38,33 +41,6 @@ def load(name: str = "cifar10", seed: int = 0):
     (xtr, ytr), (xte, yte) = data.load(key, seed=seed)
     xtr, xte = data.standardize(xtr, xte)
     return ((xtr, ytr), (xte, yte)), key != "digits"
-
-
-def augment_batch(images, seed, pad: int = 4, flip: bool = True):
-    r"""The paper's augmentation on a batch ``(B, H, W, C)``, one draw per image.
-
-    Zero-pad by ``pad`` pixels, crop an ``H x W`` window at offsets
-    :math:`(o_y, o_x) \sim U\{0..2p\}^2`, and mirror left-right with probability
-    1/2: output pixel :math:`(i, j)` of image ``b`` is padded pixel
-    :math:`(o_y + i,\ o_x + j')` with :math:`j' = j` or :math:`W - 1 - j`. Done
-    with two batched gathers; ``seed`` is a shape-[2] integer tensor
-    (stateless, so reproducible under parallel maps).
-    """
-    import tensorflow as tf
-
-    shape = tf.shape(images)
-    b, h, w = shape[0], shape[1], shape[2]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    seeds = tf.random.experimental.stateless_split(seed, 3)
-    oy = tf.random.stateless_uniform([b], seeds[0], 0, 2 * pad + 1, dtype=tf.int32)
-    ox = tf.random.stateless_uniform([b], seeds[1], 0, 2 * pad + 1, dtype=tf.int32)
-    rows = oy[:, None] + tf.range(h)[None, :]
-    cols = ox[:, None] + tf.range(w)[None, :]
-    if flip:
-        mirror = tf.random.stateless_uniform([b], seeds[2]) < 0.5
-        cols = tf.where(mirror[:, None], tf.reverse(cols, axis=[1]), cols)
-    out = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(out, cols, axis=2, batch_dims=1)
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, global_batch: int, seed: int = 0,
@@ -103,7 +79,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, global_batch: int, seed: int = 0
 
     def load_batch(step, index):
         batch = tf.gather(images, index)
-        batch = augment_batch(batch, tf.stack([base + 1, step]), pad=pad, flip=flip)
+        batch = data.augment_batch(batch, tf.stack([base + 1, step]), pad=pad, flip=flip)
         return batch, tf.gather(labels, index)
 
     ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
