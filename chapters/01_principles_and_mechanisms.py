@@ -263,10 +263,8 @@ COLORS = dict(zip(NETS, ["#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd"],
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
 for name in NETS:
-    curves = np.array([run["history"]["loss"] for run in HISTORIES if run["net"] == name])
-    epochs = np.arange(1, curves.shape[1] + 1)
-    axes[0].plot(epochs, curves.mean(0), color=COLORS[name], label=name)
-    axes[0].fill_between(epochs, curves.min(0), curves.max(0), color=COLORS[name], alpha=0.2)
+    curves = [run["history"]["loss"] for run in HISTORIES if run["net"] == name]
+    plots.plot_seed_band(curves, label=name, color=COLORS[name], ax=axes[0])
 axes[0].set_yscale("log")
 axes[0].set_xlabel("epoch")
 axes[0].set_ylabel("mean training loss of the epoch")
@@ -1362,10 +1360,8 @@ claim(VAR_SPREAD["ResNet-56"] > 2 * VAR_SPREAD["ResNet-56, zero-init"],
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
 for name in ("ResNet-20", "ResNet-56", "ResNet-56, zero-init"):
-    curves = np.array([run["history"]["loss"] for run in HISTORIES if run["net"] == name])
-    epochs = np.arange(1, curves.shape[1] + 1)
-    ax.plot(epochs, curves.mean(0), color=COLORS[name], label=name)
-    ax.fill_between(epochs, curves.min(0), curves.max(0), color=COLORS[name], alpha=0.2)
+    curves = [run["history"]["loss"] for run in HISTORIES if run["net"] == name]
+    plots.plot_seed_band(curves, label=name, color=COLORS[name], ax=ax)
 ax.set_yscale("log")
 ax.set_xlabel("epoch")
 ax.set_ylabel("mean training loss of the epoch")

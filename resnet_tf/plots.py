@@ -217,3 +217,34 @@ def plot_training_curves(histories: Mapping, metric: str = "loss", validation: b
     ax.set_title(f"Training curves: {metric}")
     ax.legend()
     return ax
+
+
+def plot_seed_band(curves, x=None, label: str | None = None, color=None, ax=None):
+    r"""One quantity over seeds along a run: the mean curve and a band from the smallest
+    to the largest seed.
+
+    ``curves`` is ``(seeds, steps)`` (one row per seed, e.g. per-epoch losses); ``x``
+    defaults to ``1..steps``. Draws :math:`\bar c_t = \frac1S\sum_s c_{s,t}` and fills
+    :math:`[\min_s c_{s,t}, \max_s c_{s,t}]`.
+    """
+    curves = np.asarray(curves, dtype="float64")
+    if curves.ndim != 2 or 0 in curves.shape:
+        raise ValueError(f"curves must be (seeds, steps), at least one of each; got {curves.shape}")
+    ax = _axes(ax)
+    x = np.arange(1, curves.shape[1] + 1) if x is None else np.asarray(x)
+    if len(x) != curves.shape[1]:
+        raise ValueError(f"x has {len(x)} points for curves of {curves.shape[1]} steps")
+    (line,) = ax.plot(x, curves.mean(0), color=color, label=label)
+    ax.fill_between(x, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2)
+    return ax
+
+
+def plot_seed_errorbar(grouped, label: str | None = None, ax=None, **kwargs):
+    """Per-seed values grouped by a setting (a pandas ``SeriesGroupBy``, e.g.
+    ``frame.groupby("epsilon")["accuracy"]``): the mean at each setting with a bar from
+    the smallest to the largest seed. Extra keywords go to ``ax.errorbar``."""
+    ax = _axes(ax)
+    low, mid, high = grouped.min(), grouped.mean(), grouped.max()
+    ax.errorbar(mid.index, mid, yerr=[mid - low, high - mid], marker="o", capsize=3,
+                label=label, **kwargs)
+    return ax

@@ -91,3 +91,29 @@ def test_drawing_on_given_axes_and_style():
         fig, axes = plt.subplots(1, 2)
     assert plots.plot_euler_stability(ax=axes[1]) is axes[1]
     assert plots.plot_gradient_norms({"a": [1, 2]}, ax=axes[0]) is axes[0]
+
+
+def test_seed_band_draws_the_mean_and_the_min_max_band():
+    curves = np.array([[3.0, 2.0, 1.0], [5.0, 2.0, 0.5]])
+    ax = plots.plot_seed_band(curves, label="net", color="C1")
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [4.0, 2.0, 0.75])
+    np.testing.assert_allclose(line.get_xdata(), [1, 2, 3])
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.5 and band[:, 1].max() == 5.0
+    with pytest.raises(ValueError, match="seeds, steps"):
+        plots.plot_seed_band(np.ones(3))
+    with pytest.raises(ValueError, match="x has 2 points"):
+        plots.plot_seed_band(curves, x=[1, 2])
+    plt.close("all")
+
+
+def test_seed_errorbar_spans_the_seeds():
+    frame = pd.DataFrame({"eps": [0.1, 0.1, 0.2, 0.2], "acc": [0.8, 0.6, 0.4, 0.2]})
+    ax = plots.plot_seed_errorbar(frame.groupby("eps")["acc"], label="net")
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), [0.7, 0.3])
+    segments = ax.collections[0].get_segments()
+    bars = sorted((float(np.min(s[:, 1])), float(np.max(s[:, 1]))) for s in segments)
+    np.testing.assert_allclose(bars, [(0.2, 0.4), (0.6, 0.8)])
+    plt.close("all")
