@@ -188,41 +188,29 @@ ETA = progress.announce({
 
 
 # %%
-STEPS_PER_EPOCH = len(x_train) // RECIPE["batch_size"]
 TRAIN_SEEDS = (*SEEDS[1:], SEEDS[0])  # seed 0 last: its trained model is the one kept
 
 
-def train_seeds(make, callbacks_for=lambda seed: ()):
-    """Train one architecture from every seed with the chapter's recipe; yield
-    (seed, model, run) after each, `run` holding the history and end-of-run errors.
+def train_seeds(make, callbacks=None):
+    """Train the architecture `make` builds from every seed with the chapter's recipe;
+    yield (seed, model, run) after each, `run` holding the history and end-of-run errors.
 
-    Each seed's start is a fresh build under that seed. Tracing a 56-layer train step
-    costs more than four epochs of training on the digits, so the first build is
-    compiled once and every later seed restarts it from its own fresh build
-    (`training.reinitialize`): same initial weights, same batches, same result as a
-    separate model, one trace. Both errors come from `model.evaluate` in inference
-    mode: the training error over the whole training set, the test error over the
-    test set.
+    `training.fit_seeds` builds each seed's network fresh and trains it; since tracing a
+    56-layer train step costs more than four epochs on the digits, it compiles the first
+    build once and restarts it from each later seed's build (same initial weights, same
+    batches, same result). Both errors come from `model.evaluate` in inference mode: the
+    training error over the whole training set, the test error over the test set.
     """
-    model = None
-    for seed in TRAIN_SEEDS:
-        seed_everything(seed)
-        fresh = make()
-        if model is None:
-            model = training.compile_model(fresh, STEPS_PER_EPOCH, RECIPE["epochs"],
-                                           lr=RECIPE["lr"], schedule=RECIPE["schedule"],
-                                           weight_decay=RECIPE["weight_decay"])
-        else:
-            training.reinitialize(model, fresh)
-        started = time.perf_counter()
-        history = training.fit(model, (x_train, y_train), epochs=RECIPE["epochs"],
-                               batch_size=RECIPE["batch_size"], seed=seed, compile=False,
-                               callbacks=list(callbacks_for(seed)), verbose=progress.verbosity())
+    started = time.perf_counter()
+    for seed, model, history in training.fit_seeds(make, (x_train, y_train), TRAIN_SEEDS,
+                                                   callbacks=callbacks,
+                                                   verbose=progress.verbosity(), **RECIPE):
         seconds = time.perf_counter() - started
         train_acc = model.evaluate(x_train, y_train, batch_size=512, verbose=0, return_dict=True)
         test_acc = model.evaluate(x_test, y_test, batch_size=512, verbose=0, return_dict=True)
         yield seed, model, {"history": history.history, "train_error": 1 - train_acc["accuracy"],
                             "test_error": 1 - test_acc["accuracy"], "seconds": seconds}
+        started = time.perf_counter()
 
 
 # %%

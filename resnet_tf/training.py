@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import keras
 import numpy as np
@@ -362,3 +362,37 @@ def fit(
         callbacks=callbacks,
         shuffle=False,  # the pipeline shuffles
     )
+
+
+def fit_seeds(
+    build: Callable[[], keras.Model],
+    train,
+    seeds: Iterable[int],
+    callbacks: list | Callable[[int], list] | None = None,
+    **fit_kwargs,
+) -> Iterator[tuple[int, keras.Model, keras.callbacks.History]]:
+    """Train one architecture from each seed; yield ``(seed, model, history)`` after each.
+
+    For every seed the process is seeded (:func:`~resnet_tf.runtime.seed_everything`),
+    ``build()`` makes the seed's initial network and :func:`fit` trains it on ``train``
+    with ``fit_kwargs`` (the recipe) and ``seed``. The first model is compiled; every
+    later seed restarts it from its own fresh build with :func:`reinitialize`, so all
+    seeds share one traced train step and each run equals a separate ``fit`` of that
+    seed's fresh model. The yielded model is the same object every time: read or copy
+    what you need before advancing (order ``seeds`` so the one you keep comes last).
+    ``callbacks`` is a list for every seed or a function ``seed -> list``.
+    """
+    from .runtime import seed_everything as seed_process
+
+    model = None
+    for seed in seeds:
+        seed_process(seed)
+        fresh = build()
+        if model is None:
+            model = fresh
+        else:
+            reinitialize(model, fresh)
+        these = callbacks(seed) if callable(callbacks) else callbacks
+        history = fit(model, train, seed=seed, compile=model is fresh,
+                      callbacks=list(these or []), **fit_kwargs)
+        yield seed, model, history

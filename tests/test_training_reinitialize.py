@@ -80,3 +80,32 @@ def test_reinitialize_needs_a_model_compiled_by_compile_model():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="compile it with"):
         training.reinitialize(model, _fresh(1))
+
+
+def test_fit_seeds_equals_one_fit_per_seed_and_calls_back_per_seed(digits):
+    recipe = dict(epochs=2, batch_size=64, lr=0.05, verbose=0)
+    expected = {}
+    for seed in (3, 4):
+        seed_everything(seed)
+        model = cifar_resnet(8, width=4, input_shape=(8, 8, 1))
+        expected[seed] = training.fit(model, digits, seed=seed, **recipe).history["loss"]
+        last_weights = [np.asarray(w) for w in model.weights]
+
+    seen, models = [], set()
+
+    class Count(keras.callbacks.Callback):
+        def __init__(self, seed):
+            super().__init__()
+            self.seed = seed
+
+        def on_train_begin(self, logs=None):
+            seen.append(self.seed)
+
+    runs = training.fit_seeds(lambda: cifar_resnet(8, width=4, input_shape=(8, 8, 1)), digits,
+                              (3, 4), callbacks=lambda seed: [Count(seed)], **recipe)
+    for seed, model, history in runs:
+        np.testing.assert_allclose(history.history["loss"], expected[seed], rtol=1e-6)
+        models.add(id(model))
+    assert seen == [3, 4] and len(models) == 1
+    for ours, theirs in zip(model.weights, last_weights, strict=True):
+        np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-5, atol=1e-6)
