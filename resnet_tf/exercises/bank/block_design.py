@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...maths import basic_block_cost, bottleneck_block_cost
+from ...maths import basic_block_cost, bottleneck_block_cost, max_alpha
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -61,7 +61,8 @@ register(Problem(
         Part("bottleneck_params", Function(bottleneck_params, _bottleneck_channels,
                                            ("c_in", "c_mid", "c_out"), rtol=0),
              prompt="function(c_in, c_mid, c_out) -> weights of the bottleneck block"),
-        Part("macs_ratio", Number(basic_params(256, 256) / bottleneck_params(256, 64, 256),
+        Part("macs_ratio", Number(basic_block_cost(256, 256, 56, 56)["macs"]
+                                  / bottleneck_block_cost(256, 64, 256, 56, 56)["macs"],
                                   rtol=1e-3, hint="With stride 1 both blocks visit the same "
                                                   "56 x 56 positions."),
              prompt="multiply-adds of the basic block / those of the bottleneck (256-64-256)"),
@@ -214,10 +215,10 @@ register(Problem(
         "end-to-end Jacobian norm of 50 such blocks with and without the scaling."
     ),
     parts=[
-        Part("alpha_max", Expression(lambda beta, lip: beta / lip,
+        Part("alpha_max", Expression(max_alpha,
                                      joint(uniform(0.01, 1), uniform(0.1, 10)), ("beta", "lip")),
              prompt="largest alpha with ||J||_2 <= 1, a formula in beta and lip"),
-        Part("alpha_example", Number(lambda p: p["beta"] / p["lip"], rtol=1e-6),
+        Part("alpha_example", Number(lambda p: max_alpha(p["beta"], p["lip"]), rtol=1e-6),
              prompt="that alpha for your beta and Lip"),
         Part("scaled_norm", Property([_at_bound], convert=number_value("scaled_norm"),
                                      description="the scaled stack does not expand"),

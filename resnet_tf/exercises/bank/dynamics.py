@@ -10,7 +10,11 @@ import math
 
 import numpy as np
 
-from ...maths import max_stable_step  # the reference: sup h with |1 + h lam| < 1
+from ...maths import (
+    euler_amplification,
+    euler_stack,
+    max_stable_step,  # the reference: sup h with |1 + h lam| < 1
+)
 from ..checkers import (
     Expression,
     Function,
@@ -45,10 +49,8 @@ def _same_truth(got, expected) -> str | None:
 
 def _euler_limit(params: dict, steps: int = 200, h: float = 0.1, x0: float = 0.3) -> float:
     """x_steps of x_{l+1} = x_l + h x_l (c^2 - x_l^2) from x0."""
-    c, x = params["c"], x0
-    for _ in range(steps):
-        x = x + h * x * (c**2 - x**2)
-    return x
+    c = params["c"]
+    return float(euler_stack(lambda x: x * (c**2 - x**2), x0, T=steps * h, depth=steps)[-1])
 
 
 register(Problem(
@@ -133,6 +135,11 @@ register(Problem(
 
 
 # 3223766 ------------------------------------------------------------------------------
+def euler_factor(lam: float, T: float, L: int) -> float:
+    """Reference: x_L / x_0 = (1 + h lam)^L with h = T / L."""
+    return float(euler_amplification(lam, T / L) ** L)
+
+
 def _errors(answer) -> np.ndarray:
     values = number_list(5, "errors")(answer)
     return values
@@ -165,7 +172,7 @@ register(Problem(
         "five depths, fit the order, and find the depth that reaches an error below 1e-3."
     ),
     parts=[
-        Part("euler_factor", Expression(lambda lam, T, L: (1 + lam * T / L) ** L,
+        Part("euler_factor", Expression(euler_factor,
                                         joint(uniform(-3, 3), uniform(0.1, 2), integer(1, 100)),
                                         ("lam", "T", "L")),
              prompt="x_L / x_0 for L Euler steps on dx/dt = lam x up to time T"),
@@ -176,7 +183,7 @@ register(Problem(
                                description="first order, as forward Euler should be"),
              prompt="slope of log(error) against log(h)"),
         Part("depth_1e-3", Number(next(n for n in range(1, 10_000)
-                                       if abs((1 - 1 / n) ** n - math.exp(-1)) < 1e-3),
+                                       if abs(euler_factor(-1.0, 1.0, n) - math.exp(-1)) < 1e-3),
                                   integer=True, rtol=0),
              prompt="smallest L with error below 1e-3 (same problem)"),
     ],

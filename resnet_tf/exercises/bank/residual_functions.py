@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ...maths import cosine_similarity, residual_lipschitz_bound, total_variation, tv_bounds
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -28,12 +29,6 @@ ASSIGNMENT = "residual_functions"
 
 
 # 3169972 ------------------------------------------------------------------------------
-def cosine_rows(u, v) -> np.ndarray:
-    """Reference: cosine similarity of matching rows, <u_i, v_i> / (||u_i|| ||v_i||)."""
-    u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
-    return np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
-
-
 def _rows_case(rng):
     shape = (int(rng.integers(1, 8)), int(rng.integers(2, 9)))
     return rng.standard_normal(shape), rng.standard_normal(shape)
@@ -77,7 +72,7 @@ register(Problem(
         "lines up with e before and after training."
     ),
     parts=[
-        Part("cosine", Function(cosine_rows, _rows_case, ("u", "v"),
+        Part("cosine", Function(cosine_similarity, _rows_case, ("u", "v"),
                                 hint="One cosine per row; normalise each row separately."),
              prompt="function(u, v) -> cosine of each pair of rows, shape (batch,)"),
         Part("cosines", Property([_cos_valid, _cos_improved], convert=_cos_pair,
@@ -197,7 +192,7 @@ register(Problem(
         "their number m; count the paths that disappear; verify the bound block by block."
     ),
     parts=[
-        Part("drop_bound", Expression(lambda a, r, m: a * (1 + r) ** m,
+        Part("drop_bound", Expression(lambda a, r, m: a * residual_lipschitz_bound([r] * m),
                                       joint(uniform(0, 2), uniform(0, 1), integer(0, 20)),
                                       ("a", "r", "m")),
              prompt="bound on ||x_L - x_L'|| (a = ||F_k(x_k)||, m blocks after k)"),
@@ -265,11 +260,6 @@ register(Problem(
 
 
 # 3169942 ------------------------------------------------------------------------------
-def total_variation(y) -> float:
-    """Reference: TV of samples y_0..y_n, the sum of |y_{i+1} - y_i|."""
-    return float(np.sum(np.abs(np.diff(np.asarray(y, dtype=float)))))
-
-
 def _tv_case(rng):
     return (rng.standard_normal(int(rng.integers(2, 40))).cumsum(),)
 
@@ -286,8 +276,9 @@ def _tv_bounds(pairs: np.ndarray) -> str | None:
     v, tv = pairs[:, 0], pairs[:, 1]
     if np.any(v < 0) or np.any(tv < 0):
         return "total variations are not negative"
-    tol = 1e-6 * (1 + v)
-    bad = (tv < np.abs(1 - v) - tol) | (tv > 1 + v + tol)
+    lower, upper = tv_bounds(v)
+    tol = 1e-6 * upper
+    bad = (tv < lower - tol) | (tv > upper + tol)
     if bad.any():
         return (f"pairs {list(np.flatnonzero(bad))} break |1 - V| <= TV(y) <= 1 + V; sample "
                 "x and f on the same grid of [0, 1]")
