@@ -20,7 +20,7 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, params, rounded, uniform
 
 ASSIGNMENT = "block_design"
 
@@ -183,8 +183,7 @@ register(Problem(
         "With T close to 1 the block is almost y = H(x): a plain layer.",
     ],
     book={"T": 0.9, "L": 10},
-    variant=lambda rng: {"T": round(float(rng.uniform(0.5, 0.95)), 2),
-                         "L": int(rng.integers(5, 31))},
+    variant=params(T=rounded(0.5, 0.95), L=integer(5, 30)),
 ))
 
 
@@ -232,6 +231,5 @@ register(Problem(
         "Set 1 - beta + alpha Lip <= 1 and solve for alpha.",
     ],
     book={"beta": 0.2, "lip": 4.0},
-    variant=lambda rng: {"beta": round(float(rng.uniform(0.05, 0.5)), 2),
-                         "lip": float(rng.integers(2, 11))},
+    variant=params(beta=rounded(0.05, 0.5), lip=lambda rng: float(rng.integers(2, 11))),
 ))

@@ -23,7 +23,7 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, params, rounded, uniform
 
 ASSIGNMENT = "residual_functions"
 
@@ -32,10 +32,6 @@ ASSIGNMENT = "residual_functions"
 def _rows_case(rng):
     shape = (int(rng.integers(1, 8)), int(rng.integers(2, 9)))
     return rng.standard_normal(shape), rng.standard_normal(shape)
-
-
-def _cos_pair(answer) -> np.ndarray:
-    return number_list(2, "cosines")(answer)
 
 
 def _cos_valid(values: np.ndarray) -> str | None:
@@ -75,7 +71,7 @@ register(Problem(
         Part("cosine", Function(cosine_similarity, _rows_case, ("u", "v"),
                                 hint="One cosine per row; normalise each row separately."),
              prompt="function(u, v) -> cosine of each pair of rows, shape (batch,)"),
-        Part("cosines", Property([_cos_valid, _cos_improved], convert=_cos_pair,
+        Part("cosines", Property([_cos_valid, _cos_improved], convert=number_list(2, "cosines"),
                                  description="training aligns F(x) with t - x"),
              prompt="(mean cosine before training, mean cosine after)"),
         Part("error_ratio", Property([_error_shrinks], convert=number_value("error_ratio"),
@@ -103,10 +99,6 @@ def _losses_fall(values: np.ndarray) -> str | None:
     if not values[-1] < 0.5 * values[0]:
         return "the last stage should have less than half the loss of the first"
     return None
-
-
-def _alignment(answer) -> np.ndarray:
-    return number_list(None, "alignments")(answer)
 
 
 def _aligned(values: np.ndarray) -> str | None:
@@ -143,7 +135,7 @@ register(Problem(
         Part("stage_losses", Property([_losses_fall], convert=_stage_losses,
                                       description="the ensemble improves stage by stage"),
              prompt="mean of ||x_l - t||^2 / 2 for the partial sums x_0, x_1, ..., x_L"),
-        Part("alignments", Property([_aligned], convert=_alignment,
+        Part("alignments", Property([_aligned], convert=number_list(None, "alignments"),
                                     description="cosines, the last block aligned with t - x"),
              prompt="mean cos(F_l(x_l), t - x_l), one per block"),
     ],
@@ -255,7 +247,7 @@ register(Problem(
         "The number of paths of length k is C(n, k).",
     ],
     book={"blocks": 10, "at_most": 2},
-    variant=lambda rng: {"blocks": int(rng.integers(8, 17)), "at_most": int(rng.integers(1, 4))},
+    variant=params(blocks=integer(8, 16), at_most=integer(1, 3)),
 ))
 
 
@@ -313,6 +305,5 @@ register(Problem(
         "TV(x) <= TV(x + f) + TV(-f).",
     ],
     book={"amplitude": 0.1, "cycles": 10},
-    variant=lambda rng: {"amplitude": round(float(rng.uniform(0.05, 0.3)), 2),
-                         "cycles": int(rng.integers(5, 16))},
+    variant=params(amplitude=rounded(0.05, 0.3), cycles=integer(5, 15)),
 ))

@@ -13,7 +13,7 @@ import numpy as np
 from ...maths import linear_chain, residual_lipschitz_bound, scalar_gain, singular_values
 from ..checkers import Expression, Function, Number, Property, number_value
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, one_of, params, rounded, uniform
 
 ASSIGNMENT = "signal_propagation"
 
@@ -49,8 +49,7 @@ register(Problem(
              prompt="smallest L with a**L < tol, for your a and tol"),
     ],
     book={"a": 0.5, "tol": 1e-6},
-    variant=lambda rng: {"a": round(float(rng.uniform(0.3, 0.8)), 2),
-                         "tol": float(10.0 ** -int(rng.integers(4, 9)))},
+    variant=params(a=rounded(0.3, 0.8), tol=lambda rng: float(10.0 ** -int(rng.integers(4, 9)))),
     hints=[
         "Each layer multiplies the gradient by its own derivative; the chain rule multiplies "
         "the L factors together.",
@@ -195,8 +194,7 @@ register(Problem(
         "Apply the blocks in order: the product grows on the left, M <- (I + J_l) @ M.",
     ],
     book={"r": 0.1, "M": 100.0},
-    variant=lambda rng: {"r": round(float(rng.uniform(0.05, 0.3)), 2),
-                         "M": float(rng.choice([10.0, 50.0, 100.0, 1000.0]))},
+    variant=params(r=rounded(0.05, 0.3), M=one_of([10.0, 50.0, 100.0, 1000.0])),
 ))
 
 
