@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _deprecation
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -23,8 +24,11 @@ from ._cases import distinct, integer, params
 
 ASSIGNMENT = "block_jacobians"
 
-#: The branch Jacobian of problem 3169686 (upper triangular: its eigenvalues are on the diagonal).
-J_F_3169686 = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
+__getattr__ = _deprecation.removed_names(__name__, {
+    "J_F_3169686": (np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]]),
+                    "the problem's book parameters, PROBLEMS['3169686'].book"),
+})
+
 
 
 # 3169686 ------------------------------------------------------------------------------
