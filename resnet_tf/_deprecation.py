@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 REMOVED_IN = "0.4.0"
 
@@ -30,6 +31,23 @@ def renamed(function: Callable, old: str, new: str | None = None) -> Callable:
     alias.__name__ = alias.__qualname__ = old.rsplit(".", 1)[-1]
     alias.__doc__ = f"Deprecated spelling of :func:`{new}`."
     return alias
+
+
+def removed_names(module: str, names: dict[str, tuple[Any, str]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that still serves names removed from ``module``.
+
+    ``names`` maps each removed name to ``(value, what to use instead)``; every access
+    warns. Other unknown names raise ``AttributeError`` as usual.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            value, instead = names[name]
+            warn(f"{module}.{name}", instead)
+            return value
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def keyword(old: str, old_value, new: str, new_value, convert: Callable = lambda v: v):

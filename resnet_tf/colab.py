@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from . import __version__
+from . import __version__, _deprecation
 
 REPO_URL = "https://github.com/resnet-tf/resnet-tf-companion"
 BRANCH = "main"
@@ -66,13 +66,14 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def install_command(python: str | None = None) -> list[str]:
-    """The pip command of the setup cell: install :data:`INSTALL_SPEC` quietly.
-
-    It names only this package at this release's tag; pip leaves TensorFlow and Keras
-    alone because Colab's versions already satisfy the package's requirements.
-    """
+def _install_command(python: str | None = None) -> list[str]:
+    """The pip command of the setup cell (kept for the deprecated ``install_command``)."""
     return [python or sys.executable, "-m", "pip", "install", "-q", INSTALL_SPEC]
+
+
+__getattr__ = _deprecation.removed_names(__name__, {
+    "install_command": (_install_command, "resnet_tf.colab.INSTALL_SPEC, what SETUP_CELL installs"),
+})
 
 
 def version_mismatch(expected: str | None) -> str | None:

@@ -30,12 +30,14 @@ IMAGE_DATASETS = ("cifar10", "digits", "synthetic")
 """The image sets: the paper's, the offline digits, the learnable CIFAR-10 stand-in."""
 STUB_SIZES = (512, 256)
 """Training and test images of the CIFAR-10 stand-in in stub mode."""
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)
 
 Split = tuple[np.ndarray, np.ndarray]
+
+__getattr__ = _deprecation.removed_names(__name__, {
+    "CIFAR10_CLASSES": (("airplane", "automobile", "bird", "cat", "deer",
+                         "dog", "frog", "horse", "ship", "truck"),
+                        "a tuple of your own (labels 0-9 follow this order)"),
+})
 
 
 class DatasetUnavailableError(RuntimeError):

@@ -180,6 +180,29 @@ def _check_depth(depth: int, name: str = "depth") -> int:
     return int(depth)
 
 
+def _log_curves_figure(x, curves: dict, xlabel: str, ylabel: str, title: str,
+                       floor: float = _FLOOR, unit_line: bool = False, **line_options):
+    """Curves ``{label: (kind, values)}`` against ``x`` on a log scale, coloured by kind
+    (``"plain"`` / ``"residual"``); values below ``floor`` are drawn at it. ``unit_line``
+    marks a gain of 1 and lets the axis start just under the floor."""
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(7.0, 4.0))
+        for label, (kind, values) in curves.items():
+            ax.plot(x, np.maximum(values, floor), color=plots.PALETTE[kind], label=label,
+                    **line_options)
+        if unit_line:
+            ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+        ax.set_yscale("log")
+        if unit_line:
+            ax.set_ylim(bottom=floor / 2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------- (a) the scalar toy model
 
 
@@ -198,23 +221,17 @@ def scalar_toy_data(a: float, depth: int) -> dict:
 def scalar_toy_figure(a: float = 0.05, depth: int = 50):
     r"""The scalar toy model: :math:`|a|^l` and :math:`|1 + a|^l` against depth, log scale."""
     data = scalar_toy_data(a, depth)
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7.0, 4.0))
-        floor = 1e-16  # below this a gain is zero for any practical purpose
-        ax.plot(data["depth"], np.maximum(np.abs(data["plain"]), floor), color="#d62728",
-                label=f"plain: |a|^l, a = {a:g}")
-        ax.plot(data["depth"], np.maximum(np.abs(data["residual"]), floor), color="#1f77b4",
-                label=f"residual: |1 + a|^l, 1 + a = {1 + a:g}")
-        ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=floor / 2)
-        ax.set_xlabel("depth l")
-        ax.set_ylabel("end-to-end gain")
-        ax.set_title(f"L = {depth}: a^L = {data['plain'][-1]:.4g}, "
-                     f"(1 + a)^L = {data['residual'][-1]:.4g}")
-        ax.legend(loc="best", fontsize="small")
-        fig.tight_layout()
-    return fig
+    return _log_curves_figure(
+        data["depth"],
+        {f"plain: |a|^l, a = {a:g}": ("plain", np.abs(data["plain"])),
+         f"residual: |1 + a|^l, 1 + a = {1 + a:g}": ("residual", np.abs(data["residual"]))},
+        xlabel="depth l",
+        ylabel="end-to-end gain",
+        title=f"L = {depth}: a^L = {data['plain'][-1]:.4g}, "
+              f"(1 + a)^L = {data['residual'][-1]:.4g}",
+        floor=1e-16,  # below this a gain is zero for any practical purpose
+        unit_line=True,
+    )
 
 
 def scalar_toy(a: float = 0.05, depth: int = 50, max_depth: int = 200):
@@ -338,20 +355,17 @@ def gradient_profile_data(
 def gradient_profile_figure(depth: int = 50, alpha: float = 0.15, width: int = 32):
     r"""Gradient norm by depth, plain against residual, at He initialisation (log scale)."""
     data = gradient_profile_data(depth, width=width, alpha=alpha)
-    frames = {"plain": data["plain"], f"residual (alpha = {alpha:g})": data["residual"]}
-    with plots.style():
-        fig, ax = plt.subplots(figsize=(7.0, 4.0))
-        for label, values in frames.items():
-            ax.plot(data["depth"], np.maximum(values, _FLOOR), marker="o", ms=2, label=label,
-                    color=plots.PALETTE["plain" if label == "plain" else "residual"])
-        ax.set_yscale("log")
-        ax.set_xlabel("block l (0 = input)")
-        ax.set_ylabel("gradient norm")
-        ax.set_title(f"L = {depth}: at the input, plain {data['plain'][0]:.3g}, "
-                     f"residual {data['residual'][0]:.3g} (1/sqrt(L) = {depth ** -0.5:.3f})")
-        ax.legend(loc="best", fontsize="small")
-        fig.tight_layout()
-    return fig
+    return _log_curves_figure(
+        data["depth"],
+        {"plain": ("plain", data["plain"]),
+         f"residual (alpha = {alpha:g})": ("residual", data["residual"])},
+        xlabel="block l (0 = input)",
+        ylabel="gradient norm",
+        title=f"L = {depth}: at the input, plain {data['plain'][0]:.3g}, "
+              f"residual {data['residual'][0]:.3g} (1/sqrt(L) = {depth ** -0.5:.3f})",
+        marker="o",
+        ms=2,
+    )
 
 
 def gradient_profile(depth: int = 50, alpha: float = 0.15, width: int = 32):

@@ -5,8 +5,10 @@ anything (the problem bank, a grader, a script) can reuse it. The modules that n
 TensorFlow re-export these functions where they belong:
 
 - Euler stacks, stability, scaled residuals, deep linear nets: :mod:`resnet_tf.dynamics`;
-- :func:`spectral_norm`, :func:`singular_values`: :mod:`resnet_tf.analysis.jacobian`;
-- :func:`total_variation`: :mod:`resnet_tf.analysis.variation`;
+- :func:`spectral_norm`, :func:`singular_values`, :func:`residual_lipschitz_bound`:
+  :mod:`resnet_tf.analysis.jacobian`;
+- :func:`total_variation`, :func:`tv_bounds`: :mod:`resnet_tf.analysis.variation`;
+- :func:`cosine_similarity`: :mod:`resnet_tf.analysis.alignment`;
 - :func:`basic_block_cost`, :func:`bottleneck_block_cost`: :mod:`resnet_tf.analysis.flops`.
 """
 
@@ -127,6 +129,21 @@ def scaled_residual_bound(alpha: float, beta: float, lipschitz: float) -> float:
     return (1.0 - beta) + alpha * lipschitz
 
 
+def residual_lipschitz_bound(
+    branch_lipschitz: Sequence[float],
+    alpha: float | Sequence[float] = 1.0,
+    beta: float | Sequence[float] = 0.0,
+) -> float:
+    r"""Lipschitz bound of a stack of residual blocks:
+    :math:`\prod_l \big((1-\beta_l) + \alpha_l\, \mathrm{Lip}(F_l)\big)`,
+    i.e. :math:`\prod_l (1 + \mathrm{Lip}(F_l))` for plain sums (an empty stack gives 1).
+    """
+    lips = np.asarray(branch_lipschitz, dtype="float64")
+    alpha = np.broadcast_to(np.asarray(alpha, dtype="float64"), lips.shape)
+    beta = np.broadcast_to(np.asarray(beta, dtype="float64"), lips.shape)
+    return float(np.prod((1.0 - beta) + alpha * lips))
+
+
 def max_alpha(beta: float, lipschitz: float) -> float:
     r"""Largest :math:`\alpha` with guaranteed :math:`\lVert J\rVert \le 1`:
     :math:`\alpha \le \beta/\mathrm{Lip}(F)`."""
@@ -220,6 +237,27 @@ def total_variation(values) -> float:
     """
     v = np.asarray(values, dtype="float64")
     return float(np.sum(np.abs(np.diff(v, axis=0))))
+
+
+def tv_bounds(v):
+    r"""Bounds on :math:`\mathrm{TV}(y)` for :math:`y(x) = x + f(x)` on :math:`[0, 1]` with
+    :math:`V = \mathrm{TV}(f)`: :math:`|1 - V| \le \mathrm{TV}(y) \le 1 + V`.
+
+    The identity has total variation 1; the triangle inequality on each increment gives both
+    sides. Returns ``(lower, upper)``, floats for a number and arrays for an array of ``V``.
+    """
+    v = np.asarray(v, dtype="float64")
+    lower, upper = np.abs(1.0 - v), 1.0 + v
+    return (float(lower), float(upper)) if v.ndim == 0 else (lower, upper)
+
+
+def cosine_similarity(a, b, eps: float = 1e-12) -> np.ndarray:
+    r"""Per-example :math:`\langle a_i, b_i\rangle / (\lVert a_i\rVert \lVert b_i\rVert)`
+    over the flattened non-batch axes (0 where a vector vanishes)."""
+    a = np.asarray(a, dtype="float64").reshape(len(a), -1)
+    b = np.asarray(b, dtype="float64").reshape(len(b), -1)
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(denom > eps, np.sum(a * b, axis=1) / np.maximum(denom, eps), 0.0)
 
 
 # ------------------------------------------------------------------------- block costs

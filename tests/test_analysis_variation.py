@@ -52,3 +52,17 @@ def test_keras_model_as_function():
     model = keras.Model(inp, keras.layers.Dense(1, kernel_initializer="ones")(inp))
     assert function_total_variation(model) == pytest.approx(1.0, rel=1e-5)
     assert residual_tv_bounds(model)["tv"] == pytest.approx(2.0, rel=1e-5)
+
+
+def test_tv_bounds_take_numbers_and_arrays_and_bracket_sampled_maps():
+    from resnet_tf.maths import tv_bounds
+
+    assert tv_bounds(0.3) == pytest.approx((0.7, 1.3))
+    assert tv_bounds(3.0) == pytest.approx((2.0, 4.0))  # past V = 1 the lower side turns
+    grid = np.linspace(0, 1, 401)
+    amplitudes = np.array([0.0, 0.02, 0.5, 2.0])
+    lower, upper = tv_bounds([total_variation(a * np.sin(7 * grid)) for a in amplitudes])
+    assert lower.shape == upper.shape == (4,)
+    for a, lo, up in zip(amplitudes, lower, upper, strict=True):
+        tv = total_variation(grid + a * np.sin(7 * grid))
+        assert lo - 1e-9 <= tv <= up + 1e-9

@@ -50,7 +50,7 @@ def test_setup_cell_installs_this_release_in_colab(monkeypatch):
     assert len(calls) == 1
     cmd = calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd == colab.install_command()
+    assert cmd[-1] == colab.INSTALL_SPEC, "the cell installs the spec the module documents"
     assert any(f"{colab.REPO_URL}@v{resnet_tf.__version__}" in part for part in cmd), (
         "the setup cell installs the tag of this release, not a moving branch")
     words = " ".join(cmd).lower().replace(colab.REPO_URL.lower(), "")
@@ -69,7 +69,7 @@ def test_setup_cell_skips_install_when_this_release_is_present(monkeypatch):
 
 def test_setup_cell_replaces_another_release(monkeypatch):
     calls = _run_setup_cell(monkeypatch, in_colab=True, installed="0.0.1")
-    assert calls == [colab.install_command()]
+    assert len(calls) == 1 and calls[0][-1] == colab.INSTALL_SPEC
 
 
 def test_report_warns_when_the_notebook_names_another_release(monkeypatch):
@@ -81,11 +81,14 @@ def test_report_warns_when_the_notebook_names_another_release(monkeypatch):
         colab.report(echo=False, expected_version="9.9.9")
 
 
-def test_repository_address_lives_in_one_place():
-    assert colab.REPO_URL in colab.SETUP_CELL
-    assert f'RESNET_TF_VERSION = "{resnet_tf.__version__}"' in colab.SETUP_CELL
-    assert colab.INSTALL_SPEC.endswith(f"@v{resnet_tf.__version__}")
-    assert colab.REPO_URL.startswith("https://github.com/")
+def test_the_badge_opens_the_repository_the_setup_cell_installs_from(monkeypatch):
+    spec = _run_setup_cell(monkeypatch, in_colab=True, installed=None)[0][-1]
+    repository, tag = spec.split("git+", 1)[1].rsplit("@", 1)
+    assert tag == f"v{resnet_tf.__version__}"
+    slug = repository.removeprefix("https://github.com/")
+    assert slug != repository, f"the setup cell installs from outside GitHub: {spec}"
+    assert colab.colab_url("a.ipynb").startswith(
+        f"https://colab.research.google.com/github/{slug}/blob/")
 
 
 def test_badge_points_at_the_notebook_in_colab():

@@ -265,3 +265,17 @@ def test_outputs_are_json_serialisable(problem_id):
         record = grade(problem_id, answer).to_json()
         json.dumps(record)
         assert re.match(r"passed|failed|unanswered|error", record["status"])
+
+
+def test_variant_samplers_draw_in_order_and_respect_their_ranges():
+    from resnet_tf.exercises.bank._cases import distinct, integer, one_of, params, rounded
+
+    draw = params(x=rounded(0.3, 0.8), k=integer(2, 4), c=one_of([1.5, 2.5]),
+                  v=distinct(np.arange(-5, 6) / 10, 3, digits=1))
+    first, again = draw(np.random.default_rng(7)), draw(np.random.default_rng(7))
+    assert first == again and list(first) == ["x", "k", "c", "v"]
+    for seed in range(50):
+        got = draw(np.random.default_rng(seed))
+        assert 0.3 <= got["x"] <= 0.8 and got["x"] == round(got["x"], 2)
+        assert got["k"] in (2, 3, 4) and got["c"] in (1.5, 2.5)
+        assert len(set(got["v"])) == 3 and all(-0.5 <= v <= 0.5 for v in got["v"])

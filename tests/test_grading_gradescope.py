@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from resnet_tf.grading import Options, grade_class
-from resnet_tf.grading.gradescope import ROOT_ENV, build_autograder
+from resnet_tf.grading.gradescope import PYTHON_ENV, ROOT_ENV, build_autograder
 from resnet_tf.grading.keys import load_key, new_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def autograder(tmp_path_factory, assignment_with_id):
     notebook.write_text(json.dumps(assignment_with_id("solutions", "s2468")), encoding="utf-8")
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"sid": "s2468"}]}))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update({ROOT_ENV: str(root), "RESNET_TF_AUTOGRADER_PYTHON": sys.executable})
+    env.update({ROOT_ENV: str(root), PYTHON_ENV: sys.executable})
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
                           capture_output=True, text=True, timeout=900)
     local_copy = tmp / "local" / f"{NOTEBOOK}.ipynb"

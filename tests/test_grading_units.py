@@ -279,7 +279,10 @@ def test_bounded_reads_refuse_links_pipes_devices_and_large_files(tmp_path):
 
 
 def test_kernelspec_and_environment_pass_nothing_secret(tmp_path, monkeypatch):
+    import subprocess
     import sys
+
+    import resnet_tf
 
     kernels = write_kernelspec(tmp_path)
     spec = json.loads((kernels / "resnet-tf-grader" / "kernel.json").read_text())
@@ -289,7 +292,16 @@ def test_kernelspec_and_environment_pass_nothing_secret(tmp_path, monkeypatch):
     env = kernel_environment(tmp_path / "work")
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["HOME"] == str(tmp_path / "work")
     assert "RESNET_TF_GRADE_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
-    assert env["PYTHONPATH"].split(":")[0] == str(Path(collect.__file__).resolve().parents[2])
+    # A kernel imports the grader's own resnet_tf, even when PYTHONPATH names another copy.
+    shadow = tmp_path / "shadow" / "resnet_tf"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the wrong resnet_tf')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+    env = kernel_environment(tmp_path / "work")
+    found = subprocess.run([sys.executable, "-c", "import resnet_tf; print(resnet_tf.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert Path(found.stdout.strip()).resolve() == Path(resnet_tf.__file__).resolve()
 
 
 # ----------------------------------------------------------------------------- output folder

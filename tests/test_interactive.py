@@ -166,9 +166,12 @@ def test_gradient_profile_sliders(widgets):
 @pytest.mark.parametrize("alpha, beta, lip", [(0.3, 0.5, 2.0), (0.2, 0.5, 2.0), (1.0, 0.0, 0.5)])
 def test_scaled_residual_bound_and_condition(alpha, beta, lip):
     data = interactive.scaled_residual_data(alpha, beta, lip)
-    assert data["bound"] == pytest.approx((1 - beta) + alpha * lip)
-    assert data["alpha_max"] == pytest.approx(beta / lip)
     assert data["measured"] <= data["bound"] + 1e-9
+    # alpha_max is where the block stops being non-expansive: its bound is 1 there
+    at_max = interactive.scaled_residual_data(data["alpha_max"], beta, lip)
+    assert at_max["bound"] == pytest.approx(1.0) and at_max["measured"] <= 1 + 1e-9
+    assert not interactive.scaled_residual_data(data["alpha_max"] + 1e-3, beta, lip)[
+        "non_expansive"]
     assert data["non_expansive"] == (alpha <= beta / lip)
     assert data["non_expansive"] == (data["bound"] <= 1 + 1e-12)
     assert np.allclose(data["gain"], data["bound"] ** np.arange(31))

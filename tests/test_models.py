@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_tf import models
+from resnet_tf import models, paper
 from resnet_tf.blocks import blocks_of
 
 PAPER_COUNTS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
@@ -18,6 +18,8 @@ def trainable(model):
 def test_cifar_counts_option_a(depth):
     assert trainable(models.cifar_resnet(depth)) == PAPER_COUNTS[depth]
     assert trainable(models.cifar_plain(depth)) == PAPER_COUNTS[depth]
+    # and agree with Table 6 of the paper, which prints them to two or three figures
+    assert PAPER_COUNTS[depth] == pytest.approx(paper.TABLE6_PARAMS[depth], rel=0.02)
 
 
 def test_cifar_variants():

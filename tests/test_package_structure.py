@@ -127,3 +127,34 @@ def test_import_is_light_and_subpackages_are_lazy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+REMOVED = [
+    ("resnet_tf.data", "CIFAR10_CLASSES"),
+    ("resnet_tf.exercises.core", "STATUSES"),
+    ("resnet_tf.exercises.bank.block_jacobians", "J_F_3169686"),
+    ("resnet_tf.grading.scoring", "CHECK_STATUSES"),
+    ("resnet_tf.grading.identity", "GROUPS"),
+    ("resnet_tf.colab", "install_command"),
+]
+
+
+@pytest.mark.parametrize("module, name", REMOVED)
+def test_removed_names_still_import_for_one_release_and_warn(module, name):
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert name not in vars(mod), f"{module}.{name} should be served only by __getattr__"
+    with pytest.warns(DeprecationWarning, match=rf"{module}\.{name} is deprecated.*; use "):
+        value = getattr(mod, name)
+    assert value is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mod.no_such_name  # noqa: B018 - the attribute access is the test
+
+
+def test_the_removed_install_command_still_names_the_documented_spec():
+    from resnet_tf import colab
+
+    with pytest.warns(DeprecationWarning):
+        command = colab.install_command("python3")
+    assert command[0] == "python3" and command[-1] == colab.INSTALL_SPEC

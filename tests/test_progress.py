@@ -16,10 +16,16 @@ def test_format_duration():
         progress.format_duration(float("nan"))
 
 
-def test_fit_seconds_arithmetic():
-    # 50,000 images at batch 128: 390 steps, plus 10,000 test images at a third of a step.
-    t = progress.fit_seconds(0.01, 50_000, epochs=10, batch_size=128, n_eval=10_000)
-    assert t == pytest.approx(0.01 * 10 * (390 + 10_000 / 128 / 3))
+def test_fit_seconds_counts_full_batches_and_cheaper_evaluation():
+    one = progress.fit_seconds(0.01, 50_000, epochs=1, batch_size=128)
+    assert progress.fit_seconds(0.01, 50_000, epochs=10, batch_size=128) == pytest.approx(10 * one)
+    assert progress.fit_seconds(0.02, 50_000, epochs=1, batch_size=128) == pytest.approx(2 * one)
+    # the last partial batch is dropped: 49,920 images (390 batches) take as long as 50,000
+    assert progress.fit_seconds(0.01, 49_920, 1, 128) == one
+    assert progress.fit_seconds(0.01, 50_048, 1, 128) > one
+    # evaluating a set costs more than nothing but less than training on it
+    with_eval = progress.fit_seconds(0.01, 50_000, 1, 128, n_eval=50_000)
+    assert one < with_eval < 2 * one
     assert progress.fit_seconds(None, 50_000, 10, 128) is None
     with pytest.raises(ValueError, match="n_train >= batch_size"):
         progress.fit_seconds(0.1, 10, 1, 128)

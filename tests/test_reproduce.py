@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from resnet_tf import data
 from resnet_tf.cli import main
-from resnet_tf.reproduce import RunExistsError, Table6Config, paper, pipeline, recipe, run_table6
+from resnet_tf.reproduce import RunExistsError, Table6Config, pipeline, recipe, run_table6
 from resnet_tf.reproduce.runner import read_log
 
 TINY = ["--dataset", "digits", "--depths", "8", "--epochs", "2", "--steps-per-epoch", "2",
@@ -304,9 +304,3 @@ def test_gpu_defaults_compile_with_xla_and_mixed_precision(tmp_path):
     proc = subprocess.run([sys.executable, "-c", XLA_SCRIPT, str(tmp_path / "run")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
-
-
-def test_paper_numbers():
-    assert [paper.TABLE6_ERROR[d] for d in paper.DEFAULT_DEPTHS] == [8.75, 7.51, 7.17, 6.97,
-                                                                     6.43]
-    assert paper.ITERATIONS == 64_000 and paper.BOUNDARIES == (32_000, 48_000)

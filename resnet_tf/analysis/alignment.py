@@ -15,16 +15,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from ..maths import cosine_similarity
 from .graph import ProbeRecorder, as_batch, select_blocks, tensors_and_loss
-
-
-def cosine_similarity(a, b, eps: float = 1e-12) -> np.ndarray:
-    r"""Per-example :math:`\langle a_i, b_i\rangle / (\lVert a_i\rVert \lVert b_i\rVert)`
-    over the flattened non-batch axes (0 where a vector vanishes)."""
-    a = np.asarray(a, dtype="float64").reshape(len(a), -1)
-    b = np.asarray(b, dtype="float64").reshape(len(b), -1)
-    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.where(denom > eps, np.sum(a * b, axis=1) / np.maximum(denom, eps), 0.0)
 
 
 def residual_alignment(

@@ -15,7 +15,11 @@ import pandas as pd
 import tensorflow as tf
 
 from ..layers import BatchNorm, Residual
-from ..maths import singular_values, spectral_norm  # noqa: F401 (numpy, re-exported)
+from ..maths import (  # noqa: F401 (numpy, re-exported)
+    residual_lipschitz_bound,
+    singular_values,
+    spectral_norm,
+)
 from .graph import Block, as_batch, blocks_of, select_blocks
 
 
@@ -199,21 +203,6 @@ def branch_layers(model: keras.Model, block: str) -> list[keras.layers.Layer]:
         chain.append(op)
         tensor = inputs
     return chain[::-1]
-
-
-def residual_lipschitz_bound(
-    branch_lipschitz: Sequence[float],
-    alpha: float | Sequence[float] = 1.0,
-    beta: float | Sequence[float] = 0.0,
-) -> float:
-    r"""Lipschitz bound of a stack of residual blocks:
-    :math:`\prod_l \big((1-\beta_l) + \alpha_l\, \mathrm{Lip}(F_l)\big)`,
-    i.e. :math:`\prod_l (1 + \mathrm{Lip}(F_l))` for plain sums.
-    """
-    lips = np.asarray(branch_lipschitz, dtype="float64")
-    alpha = np.broadcast_to(np.asarray(alpha, dtype="float64"), lips.shape)
-    beta = np.broadcast_to(np.asarray(beta, dtype="float64"), lips.shape)
-    return float(np.prod((1.0 - beta) + alpha * lips))
 
 
 def lipschitz_bounds(model: keras.Model, n_iter: int = 50) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from ..maths import total_variation  # noqa: F401 (numpy, re-exported)
+from ..maths import total_variation, tv_bounds  # noqa: F401 (numpy, re-exported)
 
 
 def sample(f: Callable, a: float = 0.0, b: float = 1.0, n: int = 1001) -> tuple:
@@ -46,7 +46,7 @@ def residual_tv_bounds(f, n: int = 1001) -> dict:
         grid = np.linspace(0.0, 1.0, len(values))
     v = total_variation(values)
     tv = total_variation(grid + values)
-    lower, upper = abs(1.0 - v), 1.0 + v
+    lower, upper = tv_bounds(v)
     eps = 1e-9 * max(1.0, upper)
     return {"V": v, "tv": tv, "lower": lower, "upper": upper,
             "holds": bool(lower - eps <= tv <= upper + eps)}

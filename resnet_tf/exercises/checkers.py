@@ -302,8 +302,6 @@ def as_callable(answer: Any, variables: Sequence[str]) -> Callable:
     )
 
 
-_as_callable = as_callable  # the name earlier versions used
-
 
 def _format_args(names: Sequence[str], args: Sequence[Any]) -> str:
     def short(v):

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _deprecation
 from .checkers import (
     AnswerTypeError,
     Checker,
@@ -42,7 +43,9 @@ from .checkers import (
 )
 from .variants import hidden_seed, normalize_id, variant_rng
 
-STATUSES = ("passed", "failed", "unanswered", "error")
+__getattr__ = _deprecation.removed_names(__name__, {
+    "STATUSES": (("passed", "failed", "unanswered", "error"), "the values of PartResult.status"),
+})
 
 
 @dataclass
@@ -191,8 +194,6 @@ def split_answer(problem: Problem, answer: Any) -> dict[str, Any]:
         )
     return {p.name: answer.get(p.name, ...) for p in problem.parts}
 
-
-_split_answer = split_answer
 
 
 @dataclass

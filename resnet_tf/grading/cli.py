@@ -42,6 +42,7 @@ MODES = ("export", "gradescope")
 
 def register(subparsers) -> None:
     """Add the ``grade`` sub-command."""
+    from .reports import HIDDEN_VISIBILITIES
     from .sandbox import Limits
 
     defaults = Limits()
@@ -71,7 +72,7 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="submissions graded at the same time (default: 1)")
     parser.add_argument("--hidden-visibility", default="after_published",
-                        choices=("after_published", "after_due_date"),
+                        choices=HIDDEN_VISIBILITIES,
                         help="when students see the hidden checks' results, and with them "
                              "their total, on Gradescope (default: after_published)")
     parser.add_argument("--memory-limit", type=int, default=defaults.memory_mb, metavar="MB",

@@ -51,13 +51,14 @@ python3 -m venv /autograder/venv
 chmod +x run_autograder
 """
 
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission. AUTOGRADER_ROOT moves the root (tests).
+RUN_AUTOGRADER = f"""#!/usr/bin/env bash
+# Gradescope runs this for every submission. For tests, {ROOT_ENV} moves the root
+# and {PYTHON_ENV} names the Python that grades.
 set -uo pipefail
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${RESNET_TF_AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
-export PYTHONPATH="$ROOT/source/package${PYTHONPATH:+:$PYTHONPATH}"
-export RESNET_TF_PROFILE="${RESNET_TF_PROFILE:-quick}"
+ROOT="${{{ROOT_ENV}:-/autograder}}"
+PYTHON="${{{PYTHON_ENV}:-$ROOT/venv/bin/python}}"
+export PYTHONPATH="$ROOT/source/package${{PYTHONPATH:+:$PYTHONPATH}}"
+export RESNET_TF_PROFILE="${{RESNET_TF_PROFILE:-quick}}"
 export TF_CPP_MIN_LOG_LEVEL=3
 exec "$PYTHON" -m resnet_tf.grading.gradescope "$ROOT"
 """

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import _deprecation
 from .collect import UsageError
 
 PATTERNS: dict[str, str] = {
@@ -56,7 +57,10 @@ PATTERNS: dict[str, str] = {
     "gradescope": r"(?:^|/)submission_(?P<lms_id>\d+)(?:/|_)",
     "plain": r"(?:^|/)(?P<student_id>[^/]+?)\.[iI][pP][yY][nN][bB]$",
 }
-GROUPS = ("student_id", "lms_id", "name", "late", "submitted")
+__getattr__ = _deprecation.removed_names(__name__, {
+    "GROUPS": (("student_id", "lms_id", "name", "late", "submitted"),
+               "the named groups listed in the help of --names"),
+})
 ROSTER_ID_COLUMNS = ("student_id", "sis user id", "id number", "idnumber", "sid",
                      "student id", "username")
 ROSTER_LMS_COLUMNS = ("lms_id", "id", "canvas id", "user id", "participant id")

@@ -22,9 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _deprecation
+
 NOT_CHECKED = "not_checked"
-CHECK_STATUSES = ("passed", "failed", "unanswered", "error", NOT_CHECKED)
 MESSAGE_LIMIT = 2000
+
+__getattr__ = _deprecation.removed_names(__name__, {
+    "CHECK_STATUSES": (("passed", "failed", "unanswered", "error", NOT_CHECKED),
+                       "the values of ProblemScore.status"),
+})
 
 
 @dataclass

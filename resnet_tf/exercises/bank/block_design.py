@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...maths import basic_block_cost, bottleneck_block_cost
+from ...maths import basic_block_cost, bottleneck_block_cost, max_alpha
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -20,7 +20,7 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, params, rounded, uniform
 
 ASSIGNMENT = "block_design"
 
@@ -61,7 +61,8 @@ register(Problem(
         Part("bottleneck_params", Function(bottleneck_params, _bottleneck_channels,
                                            ("c_in", "c_mid", "c_out"), rtol=0),
              prompt="function(c_in, c_mid, c_out) -> weights of the bottleneck block"),
-        Part("macs_ratio", Number(basic_params(256, 256) / bottleneck_params(256, 64, 256),
+        Part("macs_ratio", Number(basic_block_cost(256, 256, 56, 56)["macs"]
+                                  / bottleneck_block_cost(256, 64, 256, 56, 56)["macs"],
                                   rtol=1e-3, hint="With stride 1 both blocks visit the same "
                                                   "56 x 56 positions."),
              prompt="multiply-adds of the basic block / those of the bottleneck (256-64-256)"),
@@ -182,8 +183,7 @@ register(Problem(
         "With T close to 1 the block is almost y = H(x): a plain layer.",
     ],
     book={"T": 0.9, "L": 10},
-    variant=lambda rng: {"T": round(float(rng.uniform(0.5, 0.95)), 2),
-                         "L": int(rng.integers(5, 31))},
+    variant=params(T=rounded(0.5, 0.95), L=integer(5, 30)),
 ))
 
 
@@ -214,10 +214,10 @@ register(Problem(
         "end-to-end Jacobian norm of 50 such blocks with and without the scaling."
     ),
     parts=[
-        Part("alpha_max", Expression(lambda beta, lip: beta / lip,
+        Part("alpha_max", Expression(max_alpha,
                                      joint(uniform(0.01, 1), uniform(0.1, 10)), ("beta", "lip")),
              prompt="largest alpha with ||J||_2 <= 1, a formula in beta and lip"),
-        Part("alpha_example", Number(lambda p: p["beta"] / p["lip"], rtol=1e-6),
+        Part("alpha_example", Number(lambda p: max_alpha(p["beta"], p["lip"]), rtol=1e-6),
              prompt="that alpha for your beta and Lip"),
         Part("scaled_norm", Property([_at_bound], convert=number_value("scaled_norm"),
                                      description="the scaled stack does not expand"),
@@ -231,6 +231,5 @@ register(Problem(
         "Set 1 - beta + alpha Lip <= 1 and solve for alpha.",
     ],
     book={"beta": 0.2, "lip": 4.0},
-    variant=lambda rng: {"beta": round(float(rng.uniform(0.05, 0.5)), 2),
-                         "lip": float(rng.integers(2, 11))},
+    variant=params(beta=rounded(0.05, 0.5), lip=lambda rng: float(rng.integers(2, 11))),
 ))

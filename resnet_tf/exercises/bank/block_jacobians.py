@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _deprecation
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -19,11 +20,15 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
+from ._cases import distinct, integer, params
 
 ASSIGNMENT = "block_jacobians"
 
-#: The branch Jacobian of problem 3169686 (upper triangular: its eigenvalues are on the diagonal).
-J_F_3169686 = np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]])
+__getattr__ = _deprecation.removed_names(__name__, {
+    "J_F_3169686": (np.array([[-0.5, 0.3, 0.1], [0.0, 0.2, -0.4], [0.0, 0.0, -1.2]]),
+                    "the problem's book parameters, PROBLEMS['3169686'].book"),
+})
+
 
 
 # 3169686 ------------------------------------------------------------------------------
@@ -61,10 +66,7 @@ register(Problem(
              prompt="spectral radius of (I + J_F)^power (the book: power 5)"),
     ],
     book={"diag": [-0.5, 0.2, -1.2], "power": 5},
-    variant=lambda rng: {
-        "diag": [round(float(v), 1) for v in rng.choice(np.arange(-15, 6) / 10, 3,
-                                                       replace=False)],
-        "power": int(rng.integers(3, 8))},
+    variant=params(diag=distinct(np.arange(-15, 6) / 10, 3, digits=1), power=integer(3, 7)),
     hints=[
         "dy/dx = I + d(W2 relu(W1 x))/dx; the derivative of relu is 1 where its input is "
         "positive and 0 elsewhere.",
@@ -82,10 +84,6 @@ def _shift_error_small(error: float) -> str | None:
         return ("the eigenvalues do not line up; did you match each eigenvalue of the block "
                 "with the nearest 1 + lambda (complex eigenvalues come in pairs)?")
     return None
-
-
-def _radii_pair(answer) -> np.ndarray:
-    return number_list(2, "radii")(answer)
 
 
 def _radii_match(radii: np.ndarray) -> str | None:
@@ -114,7 +112,7 @@ register(Problem(
         Part("shift_error", Property([_shift_error_small], convert=number_value("shift_error"),
                                      description="the spectra differ by exactly +1"),
              prompt="max |eig(J_block) - (1 + eig(J_F))| after matching"),
-        Part("radii", Property([_radii_match], convert=_radii_pair,
+        Part("radii", Property([_radii_match], convert=number_list(2, "radii"),
                                description="the block spectrum is the branch spectrum moved to 1"),
              prompt="(max |mu - 1| over eig(J_block), spectral radius of J_F)"),
         Part("plain_power", Number(lambda p: max(abs(v) for v in p["eigs"]) ** p["power"],
@@ -125,10 +123,7 @@ register(Problem(
              prompt="spectral radius of (I + J_F)^power for the same J_F"),
     ],
     book={"eigs": [-0.3, 0.1, 0.05], "power": 10},
-    variant=lambda rng: {
-        "eigs": [round(float(v), 2) for v in rng.choice(np.arange(-50, 51) / 100, 3,
-                                                        replace=False)],
-        "power": int(rng.integers(5, 13))},
+    variant=params(eigs=distinct(np.arange(-50, 51) / 100, 3, digits=2), power=integer(5, 12)),
     hints=[
         "numpy.linalg.eigvals returns eigenvalues in no particular order: sort both lists "
         "(by real, then imaginary part) or match each to its nearest partner.",

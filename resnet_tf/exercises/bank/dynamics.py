@@ -10,7 +10,11 @@ import math
 
 import numpy as np
 
-from ...maths import max_stable_step  # the reference: sup h with |1 + h lam| < 1
+from ...maths import (
+    euler_amplification,
+    euler_stack,
+    max_stable_step,  # the reference: sup h with |1 + h lam| < 1
+)
 from ..checkers import (
     Expression,
     Function,
@@ -21,7 +25,7 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, one_of, params, uniform
 
 ASSIGNMENT = "dynamics"
 
@@ -45,10 +49,8 @@ def _same_truth(got, expected) -> str | None:
 
 def _euler_limit(params: dict, steps: int = 200, h: float = 0.1, x0: float = 0.3) -> float:
     """x_steps of x_{l+1} = x_l + h x_l (c^2 - x_l^2) from x0."""
-    c, x = params["c"], x0
-    for _ in range(steps):
-        x = x + h * x * (c**2 - x**2)
-    return x
+    c = params["c"]
+    return float(euler_stack(lambda x: x * (c**2 - x**2), x0, T=steps * h, depth=steps)[-1])
 
 
 register(Problem(
@@ -74,8 +76,7 @@ register(Problem(
         Part("limit", Number(_euler_limit, rtol=1e-3), prompt="x_200 of the residual stack"),
     ],
     book={"c": 1.0},
-    variant=lambda rng: {"c": float(rng.choice([0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5,
-                                                1.6, 1.7, 1.8]))},
+    variant=params(c=one_of([0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8])),
     hints=[
         "Factor x (c^2 - x^2) = x (c - x)(c + x).",
         "A 1-D fixed point x* is stable when F'(x*) < 0; F'(x) = c^2 - 3 x^2.",
@@ -87,10 +88,6 @@ register(Problem(
 # 3169653 ------------------------------------------------------------------------------
 def _lambda_case(rng):
     return (complex(rng.uniform(-10, 1), rng.choice([0.0, rng.uniform(-10, 10)])),)
-
-
-def _norm_pair(answer) -> np.ndarray:
-    return number_list(2, "norms")(answer)
 
 
 def _stable_then_not(values: np.ndarray) -> str | None:
@@ -121,7 +118,7 @@ register(Problem(
              prompt="function(lam) -> the largest h with |1 + h lam| < 1 (0 when there is none)"),
         Part("h_max", Number(0.2, rtol=1e-6),
              prompt="largest stable h for eigenvalues -1, -4, -10"),
-        Part("norms", Property([_stable_then_not], convert=_norm_pair,
+        Part("norms", Property([_stable_then_not], convert=number_list(2, "norms"),
                                description="the step limit is where the stack turns unstable"),
              prompt="(||x_200|| with h = 0.19, ||x_200|| with h = 0.21), x_0 = ones / sqrt(3)"),
     ],
@@ -133,9 +130,9 @@ register(Problem(
 
 
 # 3223766 ------------------------------------------------------------------------------
-def _errors(answer) -> np.ndarray:
-    values = number_list(5, "errors")(answer)
-    return values
+def euler_factor(lam: float, T: float, L: int) -> float:
+    """Reference: x_L / x_0 = (1 + h lam)^L with h = T / L."""
+    return float(euler_amplification(lam, T / L) ** L)
 
 
 def _halving(values: np.ndarray) -> str | None:
@@ -165,18 +162,18 @@ register(Problem(
         "five depths, fit the order, and find the depth that reaches an error below 1e-3."
     ),
     parts=[
-        Part("euler_factor", Expression(lambda lam, T, L: (1 + lam * T / L) ** L,
+        Part("euler_factor", Expression(euler_factor,
                                         joint(uniform(-3, 3), uniform(0.1, 2), integer(1, 100)),
                                         ("lam", "T", "L")),
              prompt="x_L / x_0 for L Euler steps on dx/dt = lam x up to time T"),
-        Part("errors", Property([_halving], convert=_errors,
+        Part("errors", Property([_halving], convert=number_list(5, "errors"),
                                 description="the error halves when the depth doubles"),
              prompt="|x_L - exp(-1)| for lam = -1, T = 1, x_0 = 1 and L = 8, 16, 32, 64, 128"),
         Part("order", Property([_order_one], convert=number_value("order"),
                                description="first order, as forward Euler should be"),
              prompt="slope of log(error) against log(h)"),
         Part("depth_1e-3", Number(next(n for n in range(1, 10_000)
-                                       if abs((1 - 1 / n) ** n - math.exp(-1)) < 1e-3),
+                                       if abs(euler_factor(-1.0, 1.0, n) - math.exp(-1)) < 1e-3),
                                   integer=True, rtol=0),
              prompt="smallest L with error below 1e-3 (same problem)"),
     ],

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ...maths import cosine_similarity, residual_lipschitz_bound, total_variation, tv_bounds
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -22,25 +23,15 @@ from ..checkers import (
     number_value,
 )
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, params, rounded, uniform
 
 ASSIGNMENT = "residual_functions"
 
 
 # 3169972 ------------------------------------------------------------------------------
-def cosine_rows(u, v) -> np.ndarray:
-    """Reference: cosine similarity of matching rows, <u_i, v_i> / (||u_i|| ||v_i||)."""
-    u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
-    return np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
-
-
 def _rows_case(rng):
     shape = (int(rng.integers(1, 8)), int(rng.integers(2, 9)))
     return rng.standard_normal(shape), rng.standard_normal(shape)
-
-
-def _cos_pair(answer) -> np.ndarray:
-    return number_list(2, "cosines")(answer)
 
 
 def _cos_valid(values: np.ndarray) -> str | None:
@@ -77,10 +68,10 @@ register(Problem(
         "lines up with e before and after training."
     ),
     parts=[
-        Part("cosine", Function(cosine_rows, _rows_case, ("u", "v"),
+        Part("cosine", Function(cosine_similarity, _rows_case, ("u", "v"),
                                 hint="One cosine per row; normalise each row separately."),
              prompt="function(u, v) -> cosine of each pair of rows, shape (batch,)"),
-        Part("cosines", Property([_cos_valid, _cos_improved], convert=_cos_pair,
+        Part("cosines", Property([_cos_valid, _cos_improved], convert=number_list(2, "cosines"),
                                  description="training aligns F(x) with t - x"),
              prompt="(mean cosine before training, mean cosine after)"),
         Part("error_ratio", Property([_error_shrinks], convert=number_value("error_ratio"),
@@ -108,10 +99,6 @@ def _losses_fall(values: np.ndarray) -> str | None:
     if not values[-1] < 0.5 * values[0]:
         return "the last stage should have less than half the loss of the first"
     return None
-
-
-def _alignment(answer) -> np.ndarray:
-    return number_list(None, "alignments")(answer)
 
 
 def _aligned(values: np.ndarray) -> str | None:
@@ -148,7 +135,7 @@ register(Problem(
         Part("stage_losses", Property([_losses_fall], convert=_stage_losses,
                                       description="the ensemble improves stage by stage"),
              prompt="mean of ||x_l - t||^2 / 2 for the partial sums x_0, x_1, ..., x_L"),
-        Part("alignments", Property([_aligned], convert=_alignment,
+        Part("alignments", Property([_aligned], convert=number_list(None, "alignments"),
                                     description="cosines, the last block aligned with t - x"),
              prompt="mean cos(F_l(x_l), t - x_l), one per block"),
     ],
@@ -197,7 +184,7 @@ register(Problem(
         "their number m; count the paths that disappear; verify the bound block by block."
     ),
     parts=[
-        Part("drop_bound", Expression(lambda a, r, m: a * (1 + r) ** m,
+        Part("drop_bound", Expression(lambda a, r, m: a * residual_lipschitz_bound([r] * m),
                                       joint(uniform(0, 2), uniform(0, 1), integer(0, 20)),
                                       ("a", "r", "m")),
              prompt="bound on ||x_L - x_L'|| (a = ||F_k(x_k)||, m blocks after k)"),
@@ -260,16 +247,11 @@ register(Problem(
         "The number of paths of length k is C(n, k).",
     ],
     book={"blocks": 10, "at_most": 2},
-    variant=lambda rng: {"blocks": int(rng.integers(8, 17)), "at_most": int(rng.integers(1, 4))},
+    variant=params(blocks=integer(8, 16), at_most=integer(1, 3)),
 ))
 
 
 # 3169942 ------------------------------------------------------------------------------
-def total_variation(y) -> float:
-    """Reference: TV of samples y_0..y_n, the sum of |y_{i+1} - y_i|."""
-    return float(np.sum(np.abs(np.diff(np.asarray(y, dtype=float)))))
-
-
 def _tv_case(rng):
     return (rng.standard_normal(int(rng.integers(2, 40))).cumsum(),)
 
@@ -286,8 +268,9 @@ def _tv_bounds(pairs: np.ndarray) -> str | None:
     v, tv = pairs[:, 0], pairs[:, 1]
     if np.any(v < 0) or np.any(tv < 0):
         return "total variations are not negative"
-    tol = 1e-6 * (1 + v)
-    bad = (tv < np.abs(1 - v) - tol) | (tv > 1 + v + tol)
+    lower, upper = tv_bounds(v)
+    tol = 1e-6 * upper
+    bad = (tv < lower - tol) | (tv > upper + tol)
     if bad.any():
         return (f"pairs {list(np.flatnonzero(bad))} break |1 - V| <= TV(y) <= 1 + V; sample "
                 "x and f on the same grid of [0, 1]")
@@ -322,6 +305,5 @@ register(Problem(
         "TV(x) <= TV(x + f) + TV(-f).",
     ],
     book={"amplitude": 0.1, "cycles": 10},
-    variant=lambda rng: {"amplitude": round(float(rng.uniform(0.05, 0.3)), 2),
-                         "cycles": int(rng.integers(5, 16))},
+    variant=params(amplitude=rounded(0.05, 0.3), cycles=integer(5, 15)),
 ))

@@ -6,11 +6,14 @@ Problems 3113800 (scalar toy), 3134457 (He-initialised 128-layer plain net),
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from ...maths import linear_chain, residual_lipschitz_bound, scalar_gain, singular_values
 from ..checkers import Expression, Function, Number, Property, number_value
 from ..core import Part, Problem, register
-from ._cases import integer, joint, uniform
+from ._cases import integer, joint, one_of, params, rounded, uniform
 
 ASSIGNMENT = "signal_propagation"
 
@@ -18,7 +21,7 @@ ASSIGNMENT = "signal_propagation"
 # 3113800 ------------------------------------------------------------------------------
 def _first_depth_below(params: dict) -> int:
     """Smallest L with a**L < tol."""
-    return next(L for L in range(1, 100_000) if params["a"] ** L < params["tol"])
+    return next(L for L in range(1, 100_000) if scalar_gain(params["a"], L) < params["tol"])
 
 
 register(Problem(
@@ -33,11 +36,11 @@ register(Problem(
         "a = 0.5 and one millionth)."
     ),
     parts=[
-        Part("plain_gain", Expression(lambda a, L: a**L,
+        Part("plain_gain", Expression(scalar_gain,
                                       joint(uniform(-1.5, 1.5), integer(1, 30)), ("a", "L"),
                                       rtol=1e-6, atol=1e-12),
              prompt="d x_L / d x_0 for x_{l+1} = a x_l"),
-        Part("residual_gain", Expression(lambda a, L: (1 + a) ** L,
+        Part("residual_gain", Expression(functools.partial(scalar_gain, residual=True),
                                          joint(uniform(-1.5, 1.5), integer(1, 30)), ("a", "L"),
                                          rtol=1e-6, atol=1e-12),
              prompt="d x_L / d x_0 for x_{l+1} = x_l + a x_l"),
@@ -46,8 +49,7 @@ register(Problem(
              prompt="smallest L with a**L < tol, for your a and tol"),
     ],
     book={"a": 0.5, "tol": 1e-6},
-    variant=lambda rng: {"a": round(float(rng.uniform(0.3, 0.8)), 2),
-                         "tol": float(10.0 ** -int(rng.integers(4, 9)))},
+    variant=params(a=rounded(0.3, 0.8), tol=lambda rng: float(10.0 ** -int(rng.integers(4, 9)))),
     hints=[
         "Each layer multiplies the gradient by its own derivative; the chain rule multiplies "
         "the L factors together.",
@@ -130,11 +132,12 @@ register(Problem(
 # 3170015 ------------------------------------------------------------------------------
 def end_to_end_norm(jacobians) -> float:
     """Reference: spectral norm of (I + J_{L-1}) ... (I + J_1)(I + J_0)."""
-    n = np.asarray(jacobians[0]).shape[0]
-    product = np.eye(n)
-    for jac in jacobians:
-        product = (np.eye(n) + np.asarray(jac, dtype=float)) @ product
-    return float(np.linalg.norm(product, 2))
+    return float(singular_values(linear_chain(jacobians, residual=True))[0])
+
+
+def stack_bound(r: float, L: int) -> float:
+    """Reference: (1 + r)^L, the Lipschitz bound of L blocks whose branches have ||J|| <= r."""
+    return residual_lipschitz_bound([r] * L)
 
 
 def _jacobians_case(rng):
@@ -155,7 +158,7 @@ def _ratio_ok(ratio: float) -> str | None:
 
 def _first_depth_above(params: dict) -> int:
     """First L with (1 + r)**L > M."""
-    return next(L for L in range(1, 100_000) if (1 + params["r"]) ** L > params["M"])
+    return next(L for L in range(1, 100_000) if stack_bound(params["r"], L) > params["M"])
 
 
 register(Problem(
@@ -169,7 +172,7 @@ register(Problem(
         "with the bound on a random 50-block stack."
     ),
     parts=[
-        Part("bound", Expression(lambda r, L: (1 + r) ** L,
+        Part("bound", Expression(stack_bound,
                                  joint(uniform(0.0, 1.0), integer(1, 60)), ("r", "L"),
                                  rtol=1e-6),
              prompt="upper bound on ||prod (I + J_l)||_2 as a formula in r and L"),
@@ -191,12 +194,16 @@ register(Problem(
         "Apply the blocks in order: the product grows on the left, M <- (I + J_l) @ M.",
     ],
     book={"r": 0.1, "M": 100.0},
-    variant=lambda rng: {"r": round(float(rng.uniform(0.05, 0.3)), 2),
-                         "M": float(rng.choice([10.0, 50.0, 100.0, 1000.0]))},
+    variant=params(r=rounded(0.05, 0.3), M=one_of([10.0, 50.0, 100.0, 1000.0])),
 ))
 
 
 # 3143490 ------------------------------------------------------------------------------
+def weight_budget(K: float, L: int) -> float:
+    """Reference: the largest c with (1 + c)^L <= K, i.e. K^(1/L) - 1."""
+    return K ** (1.0 / L) - 1
+
+
 def _growth_ok(growth: float) -> str | None:
     if growth <= 0:
         return "a ratio of norms is positive"
@@ -217,13 +224,13 @@ register(Problem(
         "every input; verify the bound on a 50-block stack."
     ),
     parts=[
-        Part("block_lipschitz", Expression(lambda a, b: 1 + a * b,
+        Part("block_lipschitz", Expression(lambda a, b: residual_lipschitz_bound([a * b]),
                                            joint(uniform(0, 3), uniform(0, 3)), ("a", "b")),
              prompt="Lipschitz bound of one block with ||W1||_2 = a, ||W2||_2 = b"),
-        Part("weight_bound", Expression(lambda K, L: K ** (1.0 / L) - 1,
+        Part("weight_bound", Expression(weight_budget,
                                         joint(uniform(1.01, 10), integer(1, 200)), ("K", "L")),
              prompt="largest per-block product ||W1|| ||W2|| that guarantees growth <= K"),
-        Part("budget_50", Number(2 ** (1 / 50) - 1, rtol=1e-3),
+        Part("budget_50", Number(weight_budget(2.0, 50), rtol=1e-3),
              prompt="that bound for K = 2 and L = 50"),
         Part("worst_growth", Property([_growth_ok], convert=number_value("worst_growth"),
                                       description="the growth stays below K = 2"),
