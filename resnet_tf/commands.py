@@ -64,6 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"{len(x_train)} train / {len(x_test)} test images {x_train.shape[1:]}; "
         f"profile {profile()}"
     )
+    seed_everything(args.seed)  # the run repeats exactly whatever the build drew
     training.fit(
         model, (x_train, y_train), validation=(x_test, y_test), epochs=args.epochs,
         batch_size=batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,

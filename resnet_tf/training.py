@@ -21,7 +21,7 @@ import numpy as np
 
 from . import paper
 from .data import make_dataset
-from .runtime import execution, seed_everything
+from .runtime import execution
 
 SCHEDULES = ("step", "cosine", "constant")
 
@@ -264,9 +264,13 @@ def fit(
         validation: ``(x, y)`` arrays or a dataset, evaluated after each epoch.
         augment: pad-crop-flip; ``None`` means "for 3-channel images only"
             (flips would corrupt digits).
-        seed: seeds everything (op determinism as :func:`resnet_tf.runtime.execution`
-            chooses: on in the quick profile, off with XLA on a GPU in the full
-            profile); ``None`` leaves the random state alone.
+        seed: the seed of what ``fit`` itself creates, the shuffling and augmentation of
+            the pipeline that :func:`resnet_tf.data.make_dataset` builds from arrays
+            (``None`` means 0 there); a dataset passed in is used as it is. ``fit``
+            seeds nothing else and leaves the process's random state and op
+            determinism alone: to seed the model's initial weights and every other
+            draw, call :func:`resnet_tf.runtime.seed_everything` before building
+            the model (and before ``fit`` for a run that must repeat exactly).
         steps_per_epoch: cap on the steps of an epoch (defaults to one pass).
         compile: ``False`` keeps the model's existing compilation.
 
@@ -275,8 +279,6 @@ def fit(
     """
     import tensorflow as tf
 
-    if seed is not None:
-        seed_everything(seed)
     if isinstance(train, tf.data.Dataset):
         train_ds = train
         cardinality = int(train.cardinality().numpy())
@@ -289,7 +291,7 @@ def fit(
             augment = x.ndim == 4 and x.shape[-1] == 3
         batch_size = min(batch_size, len(x))
         train_ds = make_dataset(
-            x, y, batch_size, training=True, augment=augment, seed=seed or 0
+            x, y, batch_size, training=True, augment=augment, seed=0 if seed is None else seed
         )
         n_steps = steps_per_epoch or len(x) // batch_size
     if steps_per_epoch:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_tf import data, models, training
+from resnet_tf import data, models, seed_everything, training
 
 
 def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
@@ -69,6 +69,7 @@ def test_fit_learns_digits():
     (x, y), (xt, yt) = data.load("digits", size=8)
     x, xt = data.standardize(x, xt)
     model = models.cifar_resnet(8, width=8, input_shape=(8, 8, 1))
+    seed_everything(0)
     history = training.fit(model, (x, y), validation=(xt, yt), epochs=3, batch_size=64,
                            lr=0.05, verbose=0)
     losses = history.history["loss"]
@@ -81,5 +82,35 @@ def test_fit_on_dataset_with_step_cap():
     (x, y), _ = data.load("spirals", n=256)
     ds = data.make_dataset(x, y, 32, training=True)
     model = models.mlp(2, width=8, output_dim=2)
+    seed_everything(0)
     history = training.fit(model, ds, epochs=2, steps_per_epoch=3, verbose=0, lr=0.01)
     assert len(history.history["loss"]) == 2
+
+
+def test_fit_leaves_the_process_random_state_alone():
+    import random
+
+    (x, y), _ = data.load("spirals", n=128)
+    model = models.mlp(1, width=4, output_dim=2)
+    seed_everything(5)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras_draw = keras.random.uniform((3,), seed=None)
+    seed_everything(5)
+    training.fit(model, (x, y), epochs=1, batch_size=32, verbose=0, seed=11)
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert all(np.array_equal(a, b) for a, b in zip(after, numpy_state, strict=True))
+    np.testing.assert_array_equal(keras.random.uniform((3,), seed=None), keras_draw)
+
+
+def test_fit_seed_sets_the_order_of_the_batches():
+    (x, y), _ = data.load("spirals", n=128)
+
+    def first_losses(seed: int) -> list:
+        seed_everything(0)
+        model = models.mlp(1, width=4, output_dim=2)
+        history = training.fit(model, (x, y), epochs=2, batch_size=32, verbose=0, seed=seed)
+        return history.history["loss"]
+
+    assert first_losses(1) == first_losses(1)
+    assert first_losses(1) != first_losses(2)
