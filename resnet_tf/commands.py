@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     train.add_argument("--dataset", default="digits", help="digits (offline) or cifar10")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=None,
-                       help="default: 128 (the paper's) on cifar10, 64 on the 1,437 digits")
+                       help=f"default: {paper.BATCH} (the paper's) on cifar10, 64 on the "
+                            "1,437 digits")
     train.add_argument("--lr", type=float, default=paper.LEARNING_RATE)
     train.add_argument("--width", type=int, default=16, help="channels of the first stage")
     train.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import paper
+
 DATASETS = ("cifar10", "digits", "synthetic", "spirals", "sine")
 IMAGE_DATASETS = ("cifar10", "digits", "synthetic")
 """The image sets: the paper's, the offline digits, the learnable CIFAR-10 stand-in."""
@@ -197,7 +199,7 @@ def augment_image(image, seed, pad: int = 4, flip: bool = True):
 def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
-    batch_size: int = 128,
+    batch_size: int = paper.BATCH,
     training: bool = False,
     augment: bool = False,
     flip: bool = True,
