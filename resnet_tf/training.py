@@ -133,7 +133,10 @@ def learning_rate_schedule(
     def rate(t: int) -> float:
         if t < fold:
             return float(constant_lr)
-        return peak_lr * paper.DECAY_FACTOR ** sum(t >= b for b in cuts)
+        # float32 arithmetic, eta * 0.1^k, so the rates are those of the former PaperSchedule
+        # to the last bit (a float64 product rounded once can differ from it by one ulp)
+        passed = np.float32(sum(t >= b for b in cuts))
+        return float(np.float32(peak_lr) * np.power(np.float32(paper.DECAY_FACTOR), passed))
 
     changes = sorted({b for b in cuts if b > 0} | ({fold} if fold > 0 else set()))
     if changes:
