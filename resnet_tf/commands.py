@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                        help=f"default: {paper.BATCH} (the paper's) on cifar10, 64 on the "
                             "1,437 digits")
     train.add_argument("--lr", type=float, default=paper.LEARNING_RATE)
-    train.add_argument("--width", type=int, default=16, help="channels of the first stage")
+    train.add_argument("--width", type=int, default=paper.WIDTH,
+                       help="channels of the first stage")
     train.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", default=None, help="write the trained model to this .keras file")

@@ -54,7 +54,8 @@ def register(subparsers) -> None:
     t6.add_argument("--lr", type=float, default=None,
                     help=f"learning rate at a global batch of {paper.BATCH} "
                          f"(default {paper.LEARNING_RATE:g})")
-    t6.add_argument("--width", type=int, default=16, help="channels of the first stage")
+    t6.add_argument("--width", type=int, default=paper.WIDTH,
+                    help="channels of the first stage")
     t6.add_argument("--strategy", default="auto", choices=STRATEGIES,
                     help="tf.distribute strategy (auto: TPU, else several GPUs, else default)")
     t6.add_argument("--precision", default="auto", choices=PRECISIONS,

@@ -18,5 +18,6 @@ from ..paper import (  # noqa: F401 (re-exported under their former home)
     WARMUP_110_FACTOR,
     WARMUP_110_STEPS,
     WEIGHT_DECAY,
+    WIDTH,
 )
 from ..runtime import PRECISIONS  # noqa: F401 (the precisions the reproduction accepts)

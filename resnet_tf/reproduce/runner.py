@@ -71,7 +71,7 @@ class Table6Config:
     steps_per_epoch: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    width: int = 16
+    width: int = paper.WIDTH
     strategy: str = "auto"
     precision: str = "auto"
     xla: str = "auto"
