@@ -382,7 +382,7 @@ def fit(
     lr: float = paper.LEARNING_RATE,
     momentum: float = paper.MOMENTUM,
     weight_decay: float = paper.WEIGHT_DECAY,
-    schedule: str = "step",
+    schedule: str | keras.optimizers.schedules.LearningRateSchedule = "step",
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,
     augment: bool | None = None,
