@@ -19,9 +19,11 @@ def register(subparsers) -> None:
     train.add_argument("--dataset", default="digits", help="digits (offline) or cifar10")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=None,
-                       help="default: 128 (the paper's) on cifar10, 64 on the 1,437 digits")
+                       help=f"default: {paper.BATCH} (the paper's) on cifar10, 64 on the "
+                            "1,437 digits")
     train.add_argument("--lr", type=float, default=paper.LEARNING_RATE)
-    train.add_argument("--width", type=int, default=16, help="channels of the first stage")
+    train.add_argument("--width", type=int, default=paper.WIDTH,
+                       help="channels of the first stage")
     train.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", default=None, help="write the trained model to this .keras file")
@@ -64,6 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"{len(x_train)} train / {len(x_test)} test images {x_train.shape[1:]}; "
         f"profile {profile()}"
     )
+    seed_everything(args.seed)  # the run repeats exactly whatever the build drew
     training.fit(
         model, (x_train, y_train), validation=(x_test, y_test), epochs=args.epochs,
         batch_size=batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _deprecation
+from . import _deprecation, paper
 
 DATASETS = ("cifar10", "digits", "synthetic", "spirals", "sine")
 IMAGE_DATASETS = ("cifar10", "digits", "synthetic")
@@ -220,7 +220,7 @@ def augment_image(image, seed, pad: int = 4, flip: bool = True):
 def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
-    batch_size: int = 128,
+    batch_size: int = paper.BATCH,
     training: bool = False,
     augment: bool = False,
     flip: bool = True,

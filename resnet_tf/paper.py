@@ -34,3 +34,4 @@ WEIGHT_DECAY = 1e-4
 WARMUP_110_STEPS = 400
 WARMUP_110_FACTOR = 0.1  # 0.01 = 0.1 x 0.1 until the training error is below 80%
 DEFAULT_DEPTHS = (20, 32, 44, 56, 110)
+WIDTH = 16  # filters of the first stage; the three stages have 16, 32 and 64

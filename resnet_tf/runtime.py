@@ -37,6 +37,9 @@ import warnings
 import numpy as np
 
 PROFILES = ("quick", "full")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+"""Settings of :func:`performance`'s ``precision`` (besides ``True``/``False``)."""
+DEVICES = ("cpu", "gpu", "tpu")
 PROFILE_ENV = "RESNET_TF_PROFILE"
 DETERMINISM_ENV = "RESNET_TF_DETERMINISTIC"
 STUB_ENV = "RESNET_TF_STUB_DATA"
@@ -111,22 +114,86 @@ def _keras_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def _accelerated() -> bool:
+    """True when the full profile runs on a GPU (the profile's "accelerated" branch)."""
+    return profile() == "full" and bool(gpu_devices())
+
+
+def _deterministic(accelerated: bool) -> bool:
+    forced = _flag(DETERMINISM_ENV)
+    deterministic = (not accelerated) if forced is None else forced
+    return deterministic or _determinism_enabled
+
+
+def performance(
+    device: str | None = None,
+    precision: str | bool = "auto",
+    xla: str | bool = "auto",
+    replicas: int = 1,
+    deterministic: bool | None = None,
+) -> dict:
+    """The one decision of the dtype policy and of XLA for a device and a setting.
+
+    Returns ``{"device", "policy", "mixed_precision", "xla"}``.
+
+    - ``device``: ``"cpu"``, ``"gpu"`` or ``"tpu"``; ``None`` means this process as
+      its profile runs it: ``"gpu"`` in the full profile on a GPU, else ``"cpu"``
+      (the quick profile computes in float32 even where a GPU is present).
+    - ``precision``: a Keras policy name, or ``"auto"``: ``mixed_float16`` on a GPU
+      (float16 compute on tensor cores, float32 variables, dynamic loss scaling),
+      ``mixed_bfloat16`` on a TPU (no loss scaling needed), ``float32`` on a CPU;
+      ``True`` is the device's mixed policy, ``False`` float32.
+    - ``xla``: ``True``/``False``, ``"on"``/``"off"``, or ``"auto"``: compile the
+      train step on a single GPU, where fusing the batch norm, ReLU and residual
+      additions of these small networks pays off, unless op determinism is on
+      (Keras does not combine the two); not on a CPU (TensorFlow's oneDNN kernels
+      are faster there) and not under MirroredStrategy (``replicas > 1``). A TPU
+      always compiles, whatever this says.
+    - ``deterministic``: whether op determinism is on; ``None`` means as
+      :func:`execution` says for ``device=None``, and off for a device named.
+    """
+    if device is None:
+        device = "gpu" if _accelerated() else "cpu"
+        if deterministic is None:
+            deterministic = _deterministic(device == "gpu")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
+    mixed = "mixed_bfloat16" if device == "tpu" else "mixed_float16"
+    if isinstance(precision, bool):
+        policy = mixed if precision else "float32"
+    elif precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    elif precision == "auto":
+        policy = mixed if device in ("gpu", "tpu") else "float32"
+    else:
+        policy = precision
+    if isinstance(xla, bool):
+        use_xla = xla
+    elif xla not in ("auto", "on", "off"):
+        raise ValueError(f"unknown xla setting {xla!r}; allowed: auto, on, off")
+    elif xla == "auto":
+        use_xla = device == "gpu" and replicas == 1 and not deterministic
+    else:
+        use_xla = xla == "on"
+    return {"device": device, "policy": policy, "mixed_precision": policy != "float32",
+            "xla": use_xla}
+
+
 def execution() -> dict:
     """How TensorFlow executes in this process: ``{"deterministic", "xla", "mixed_precision"}``.
 
     ``deterministic``: op determinism (on unless the full profile runs on a GPU,
-    or as ``RESNET_TF_DETERMINISTIC`` says); ``xla``: compile training steps
-    with XLA (full profile on a GPU, and only without determinism, which
-    Keras does not combine with XLA); ``mixed_precision``: ``mixed_float16``
-    compute for the training runs of the full profile on a GPU.
+    or as ``RESNET_TF_DETERMINISTIC`` says); ``xla`` and ``mixed_precision``:
+    :func:`performance` for this process (XLA and ``mixed_float16`` compute for
+    the training runs of the full profile on a GPU, XLA only without determinism,
+    which Keras does not combine with XLA).
     """
-    accelerated = profile() == "full" and bool(gpu_devices())
-    forced = _flag(DETERMINISM_ENV)
-    deterministic = (not accelerated) if forced is None else forced
+    deterministic = _deterministic(_accelerated())
+    mode = performance(deterministic=deterministic)
     return {
-        "deterministic": deterministic or _determinism_enabled,
-        "xla": accelerated and not (deterministic or _determinism_enabled),
-        "mixed_precision": accelerated,
+        "deterministic": deterministic,
+        "xla": mode["xla"],
+        "mixed_precision": mode["mixed_precision"],
     }
 
 

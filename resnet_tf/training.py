@@ -6,7 +6,7 @@ training (32k and 48k of 64k iterations), pad-crop-flip augmentation. A cosine
 schedule and a short warm-up (ResNet-110 trains its first ~400 steps at 0.01)
 are options. In the full profile on a GPU, :func:`compile_model` compiles with
 XLA and :func:`precision_scope` builds models in mixed precision (see
-:func:`resnet_tf.runtime.execution`); on a CPU the float32 graph with the fused
+:func:`resnet_tf.runtime.performance`); on a CPU the float32 graph with the fused
 batch norm is fastest.
 """
 
@@ -15,21 +15,150 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
 
-from . import paper
+from . import _deprecation, paper
 from .data import make_dataset
-from .runtime import execution, seed_everything
+from .runtime import performance
 
 SCHEDULES = ("step", "cosine", "constant")
+"""The schedules of :func:`fit` and the ``train`` command (:func:`learning_rate_schedule`
+also accepts ``"onecycle"``)."""
+
+
+@keras.saving.register_keras_serializable(package="resnet_tf")
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    r"""A linear (or constant) warm-up in front of another schedule.
+
+    .. math:: \eta_t = \eta_a + (\eta_b - \eta_a)\,\frac{t}{W} \quad (t < W), \qquad
+              \eta_t = \mathrm{then}(t) \quad (t \ge W)
+
+    ``start_lr`` is :math:`\eta_a`, ``end_lr`` :math:`\eta_b` (``None``: the same as
+    ``start_lr``, a constant warm-up), ``steps`` :math:`W`. ``then`` runs on the same
+    step count, not shifted by :math:`W`. Keras' own ``CosineDecay`` has a linear
+    warm-up but shifts its decay behind it, and ``PiecewiseConstantDecay`` has none:
+    this class is only for what they cannot express (see :func:`learning_rate_schedule`).
+    """
+
+    def __init__(self, steps: int, start_lr: float, end_lr: float | None = None,
+                 then: keras.optimizers.schedules.LearningRateSchedule | dict | None = None):
+        if steps < 1:
+            raise ValueError(f"a warm-up needs steps >= 1; got {steps}")
+        if then is None:
+            raise ValueError("WarmupSchedule needs the schedule that follows it (then=...)")
+        if isinstance(then, dict):
+            then = keras.saving.deserialize_keras_object(then)
+        self.steps = int(steps)
+        self.start_lr = float(start_lr)
+        self.end_lr = self.start_lr if end_lr is None else float(end_lr)
+        self.then = then
+
+    def __call__(self, step):
+        from keras import ops
+
+        t = ops.cast(step, "float32")
+        ramp = self.start_lr + (self.end_lr - self.start_lr) * (t / float(self.steps))
+        return ops.where(t < self.steps, ramp, ops.cast(self.then(step), "float32"))
+
+    def get_config(self) -> dict:
+        return {"steps": self.steps, "start_lr": self.start_lr, "end_lr": self.end_lr,
+                "then": keras.saving.serialize_keras_object(self.then)}
+
+
+def learning_rate_schedule(
+    peak_lr: float,
+    total_steps: int,
+    kind: str = "step",
+    boundaries: Sequence[int] | None = None,
+    ramp_steps: int = 0,
+    ramp_start_lr: float = 0.0,
+    constant_steps: int = 0,
+    constant_lr: float | None = None,
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    r"""The learning rate by step, built from Keras' schedule classes.
+
+    With peak rate :math:`\eta` and :math:`T` = ``total_steps``:
+
+    - ``"step"``: :math:`\eta_t = \eta \cdot 0.1^{k(t)}`, :math:`k(t)` the number of
+      ``boundaries`` :math:`b` (integer steps) with :math:`t \ge b`; the default
+      boundaries are the paper's, :math:`\lceil 0.5\,T \rceil` and :math:`\lceil 0.75\,T \rceil`.
+      Keras' ``PiecewiseConstantDecay`` switches when ``step > boundary``; it gets
+      :math:`b - 1`, which agrees at every integer step;
+    - ``"cosine"`` (also ``"onecycle"``): :math:`\eta_t = \tfrac{\eta}{2}(1 + \cos(\pi
+      \min(t - R, T - R) / (T - R)))` after the linear ramp (Keras' ``CosineDecay``
+      with its ``warmup_target``/``warmup_steps``);
+    - ``"constant"``: :math:`\eta_t = \eta`;
+    - a linear ramp :math:`\eta_0 + (\eta - \eta_0)\, t / R` replaces the first
+      :math:`R` = ``ramp_steps`` steps (:math:`\eta_0` = ``ramp_start_lr``; the linear
+      scaling rule's warm-up);
+    - a constant warm-up replaces the first ``constant_steps`` steps by ``constant_lr``
+      (default :math:`0.1\,\eta`; the paper's ResNet-110 trains its first 400 steps at 0.01).
+
+    Everything piecewise constant is one ``PiecewiseConstantDecay``; only a warm-up
+    that Keras cannot put in front (a linear ramp before step decay, a constant
+    warm-up before a ramp or a cosine) is a :class:`WarmupSchedule`.
+    """
+    if kind not in (*SCHEDULES, "onecycle"):
+        raise ValueError(f"unknown schedule {kind!r}; allowed: {', '.join(SCHEDULES)}, onecycle")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1; got {total_steps}")
+    peak_lr, total_steps = float(peak_lr), int(total_steps)
+    ramp_steps, constant_steps = int(ramp_steps), int(constant_steps)
+    if constant_lr is None:
+        constant_lr = peak_lr * paper.WARMUP_110_FACTOR
+    if kind == "step":
+        if boundaries is None:
+            boundaries = [math.ceil(f * total_steps) for f in paper.BOUNDARY_FRACTIONS]
+        cuts = [int(b) for b in boundaries]
+    else:
+        cuts = []
+
+    if kind in ("cosine", "onecycle"):
+        if ramp_steps:
+            schedule = keras.optimizers.schedules.CosineDecay(
+                ramp_start_lr, max(total_steps - ramp_steps, 1), warmup_target=peak_lr,
+                warmup_steps=ramp_steps)
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(peak_lr, total_steps)
+        if constant_steps:
+            schedule = WarmupSchedule(constant_steps, constant_lr, then=schedule)
+        return schedule
+
+    # Step or constant: piecewise constant, with the constant warm-up folded in when no
+    # ramp comes between them.
+    fold = constant_steps if not ramp_steps else 0
+
+    def rate(t: int) -> float:
+        if t < fold:
+            return float(constant_lr)
+        # float32 arithmetic, eta * 0.1^k, so the rates are those of the former PaperSchedule
+        # to the last bit (a float64 product rounded once can differ from it by one ulp)
+        passed = np.float32(sum(t >= b for b in cuts))
+        return float(np.float32(peak_lr) * np.power(np.float32(paper.DECAY_FACTOR), passed))
+
+    changes = sorted({b for b in cuts if b > 0} | ({fold} if fold > 0 else set()))
+    if changes:
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [c - 1 for c in changes], [rate(0)] + [rate(c) for c in changes])
+    else:
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [total_steps], [rate(0), rate(0)])
+    if ramp_steps:
+        schedule = WarmupSchedule(ramp_steps, ramp_start_lr, peak_lr, then=schedule)
+        if constant_steps:
+            schedule = WarmupSchedule(constant_steps, constant_lr, then=schedule)
+    return schedule
 
 
 @keras.saving.register_keras_serializable(package="resnet_tf")
 class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    r"""Learning rate by step: warm-up, then step or cosine decay.
+    r"""Deprecated: use :func:`learning_rate_schedule` (kept for one release, so models
+    saved with it still load).
+
+    Learning rate by step: warm-up, then step or cosine decay.
 
     - warm-up: :math:`\eta_t = \eta_0 \cdot` ``warmup_factor`` for
       ``t < warmup_steps`` (constant, as the paper does for ResNet-110);
@@ -48,6 +177,8 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: int = 0,
         warmup_factor: float = paper.WARMUP_110_FACTOR,
     ):
+        _deprecation.warn("resnet_tf.training.PaperSchedule",
+                          "resnet_tf.training.learning_rate_schedule")
         if kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {kind!r}; allowed: {', '.join(SCHEDULES)}")
         if total_steps < 1:
@@ -95,15 +226,14 @@ def configure_performance(mixed_precision: bool | str = "auto") -> dict:
 
     ``mixed_precision="auto"`` turns on ``mixed_float16`` (float16 compute,
     float32 variables, dynamic loss scaling inside the Keras optimizer) exactly
-    when :func:`resnet_tf.runtime.execution` says so (the full profile on a
-    GPU); ``True``/``False`` force it. Returns ``{"mixed_precision": bool,
+    when :func:`resnet_tf.runtime.performance` says so for this process (the full
+    profile on a GPU); ``True``/``False`` force it. Returns ``{"mixed_precision": bool,
     "jit_compile": bool}``: XLA is worth it on GPUs, not for these small
     convolutions on a CPU, and never combined with op determinism.
     """
-    mode = execution()
-    use_mixed = mode["mixed_precision"] if mixed_precision == "auto" else bool(mixed_precision)
-    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    return {"mixed_precision": use_mixed, "jit_compile": mode["xla"]}
+    mode = performance(precision="auto" if mixed_precision == "auto" else bool(mixed_precision))
+    keras.mixed_precision.set_global_policy(mode["policy"])
+    return {"mixed_precision": mode["mixed_precision"], "jit_compile": mode["xla"]}
 
 
 @contextlib.contextmanager
@@ -144,11 +274,15 @@ def compile_model(
     jit_compile: bool | str = "auto",
     nesterov: bool = False,
     steps_per_execution: int = 1,
+    optimizer: keras.optimizers.Optimizer | None = None,
 ) -> keras.Model:
-    """Compile ``model`` with :class:`CoupledSGD` (momentum, L2 weight decay) and
-    :class:`PaperSchedule` (or the ``schedule`` object given, e.g. a
-    :class:`~resnet_tf.reproduce.recipe.ReproSchedule`; ``lr`` and ``warmup_steps`` then
-    go unused).
+    """Compile ``model`` with ``optimizer`` or, by default, the paper's:
+    :class:`CoupledSGD` (momentum, L2 weight decay) with the rate of
+    :func:`learning_rate_schedule` (``schedule`` kind, peak ``lr``, the paper's
+    boundaries, a constant warm-up at ``0.1 lr`` for ``warmup_steps``), or the
+    ``schedule`` object given (``lr`` and ``warmup_steps`` then go unused). With an
+    ``optimizer`` given, ``lr``, ``momentum``, ``weight_decay``, ``schedule``,
+    ``warmup_steps`` and ``nesterov`` go unused.
 
     The loss defaults to sparse categorical cross-entropy (on probabilities or
     logits, read off the last layer's activation); with ``label_smoothing > 0``
@@ -156,14 +290,16 @@ def compile_model(
     ``mixed_float16`` policy the optimizer is wrapped in a ``LossScaleOptimizer``
     (dynamic loss scaling) explicitly, whatever Keras' default.
     """
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        schedule_fn = schedule
-    else:
-        schedule_fn = PaperSchedule(lr, max(1, steps_per_epoch * epochs), schedule,
-                                    paper.BOUNDARY_FRACTIONS, warmup_steps)
-    optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum,
-                           nesterov=nesterov)
-    if keras.mixed_precision.global_policy().name == "mixed_float16":
+    if optimizer is None:
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            schedule_fn = schedule
+        else:
+            schedule_fn = learning_rate_schedule(lr, max(1, steps_per_epoch * epochs), schedule,
+                                                 constant_steps=warmup_steps)
+        optimizer = CoupledSGD(l2=weight_decay, learning_rate=schedule_fn, momentum=momentum,
+                               nesterov=nesterov)
+    if (keras.mixed_precision.global_policy().name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     from_logits = not _outputs_probabilities(model)
     if loss is None:
@@ -173,10 +309,10 @@ def compile_model(
     if metrics is None:
         metrics = ["accuracy"]
     if jit_compile == "auto":
-        jit_compile = execution()["xla"]
+        jit_compile = performance()["xla"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
-    if model.built:
+    if model.built and not optimizer.built:
         # Create the optimizer's slots now, eagerly: built inside the first traced step
         # they would make TensorFlow trace the whole train step a second time.
         optimizer.build(model.trainable_variables)
@@ -295,7 +431,7 @@ def fit(
     lr: float = paper.LEARNING_RATE,
     momentum: float = paper.MOMENTUM,
     weight_decay: float = paper.WEIGHT_DECAY,
-    schedule: str = "step",
+    schedule: str | keras.optimizers.schedules.LearningRateSchedule = "step",
     warmup_steps: int = 0,
     label_smoothing: float = 0.0,
     augment: bool | None = None,
@@ -305,6 +441,8 @@ def fit(
     steps_per_epoch: int | None = None,
     jit_compile: bool | str = "auto",
     compile: bool = True,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    loss=None,
 ) -> keras.callbacks.History:
     """Train ``model`` with the paper's recipe and return the Keras ``History``.
 
@@ -313,19 +451,26 @@ def fit(
         validation: ``(x, y)`` arrays or a dataset, evaluated after each epoch.
         augment: pad-crop-flip; ``None`` means "for 3-channel images only"
             (flips would corrupt digits).
-        seed: seeds everything (op determinism as :func:`resnet_tf.runtime.execution`
-            chooses: on in the quick profile, off with XLA on a GPU in the full
-            profile); ``None`` leaves the random state alone.
+        seed: the seed of what ``fit`` itself creates, the shuffling and augmentation of
+            the pipeline that :func:`resnet_tf.data.make_dataset` builds from arrays
+            (``None`` means 0 there); a dataset passed in is used as it is. ``fit``
+            seeds nothing else and leaves the process's random state and op
+            determinism alone: to seed the model's initial weights and every other
+            draw, call :func:`resnet_tf.runtime.seed_everything` before building
+            the model (and before ``fit`` for a run that must repeat exactly).
         steps_per_epoch: cap on the steps of an epoch (defaults to one pass).
         compile: ``False`` keeps the model's existing compilation.
+        optimizer: a Keras optimizer instead of the paper's (:class:`CoupledSGD` with
+            the ``schedule``); ``lr``, ``momentum``, ``weight_decay``, ``schedule`` and
+            ``warmup_steps`` then go unused. A fresh instance for every model.
+        loss: a Keras loss instead of the default cross-entropy (read off the last
+            layer's activation, smoothed by ``label_smoothing``).
 
     Training batches are always full (the last partial batch is dropped), so
     every step has the same shape.
     """
     import tensorflow as tf
 
-    if seed is not None:
-        seed_everything(seed)
     if isinstance(train, tf.data.Dataset):
         train_ds = train
         cardinality = int(train.cardinality().numpy())
@@ -338,7 +483,7 @@ def fit(
             augment = x.ndim == 4 and x.shape[-1] == 3
         batch_size = min(batch_size, len(x))
         train_ds = make_dataset(
-            x, y, batch_size, training=True, augment=augment, seed=seed or 0
+            x, y, batch_size, training=True, augment=augment, seed=0 if seed is None else seed
         )
         n_steps = steps_per_epoch or len(x) // batch_size
     if steps_per_epoch:
@@ -351,7 +496,7 @@ def fit(
         compile_model(
             model, n_steps, epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
             schedule=schedule, warmup_steps=warmup_steps, label_smoothing=label_smoothing,
-            jit_compile=jit_compile,
+            jit_compile=jit_compile, optimizer=optimizer, loss=loss,
         )
     return model.fit(
         train_ds,

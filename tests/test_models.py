@@ -167,11 +167,12 @@ def test_trained_model_loads_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    from resnet_tf import training
+    from resnet_tf import seed_everything, training
 
     model = models.mlp(2, width=4, input_dim=2, output_dim=3, output_activation="softmax")
     x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
     y = np.arange(32) % 3
+    seed_everything(0)
     training.fit(model, (x, y), epochs=1, batch_size=16, verbose=0)
     path = tmp_path / "trained.keras"
     model.save(path)

@@ -58,6 +58,7 @@ PACKAGE_FIT = """
     import numpy as np
     from resnet_tf.data import load, make_dataset
     from resnet_tf.models import cifar_resnet
+    from resnet_tf.runtime import seed_everything
     from resnet_tf.training import fit
 
     (x, y), (x_test, y_test) = load("digits", size=16)
@@ -65,6 +66,7 @@ PACKAGE_FIT = """
     sizes = {int(xb.shape[0]) for xb, _ in make_dataset(x, y, batch, training=True)}
     assert sizes == {batch}, f"training pipeline emitted batch sizes {sizes}"
     model = cifar_resnet(20, width=8, input_shape=(16, 16, 1))
+    seed_everything(0)
     history = fit(model, (x, y), epochs=1, batch_size=batch, lr=0.05, momentum=0.9,
                   verbose=0)
     assert np.isfinite(history.history["loss"]).all(), history.history

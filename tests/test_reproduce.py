@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_tf import data
+from resnet_tf import data, runtime
 from resnet_tf.cli import main
 from resnet_tf.reproduce import RunExistsError, Table6Config, pipeline, recipe, run_table6
 from resnet_tf.reproduce.runner import read_log
@@ -42,7 +42,7 @@ def test_plan_is_the_papers_recipe_at_batch_128():
 def test_resnet110_warms_up_at_0_01_for_400_iterations():
     p = recipe.plan(50_000, depth=110)
     assert p.constant_steps == 400 and p.constant_lr == pytest.approx(0.01)
-    s = recipe.ReproSchedule.from_plan(p)
+    s = recipe.schedule_for(p)
     assert float(s(0)) == pytest.approx(0.01) and float(s(399)) == pytest.approx(0.01)
     assert float(s(400)) == pytest.approx(0.1)
 
@@ -54,7 +54,7 @@ def test_plan_scales_batch_and_rate_linearly_with_replicas():
     # the same number of examples seen, hence k times fewer steps
     assert eight.total_steps * 1024 == pytest.approx(64_000 * 128, abs=1024 * 48)
     assert eight.ramp_steps == 5 * eight.steps_per_epoch and one.ramp_steps == 0
-    s = recipe.ReproSchedule.from_plan(eight)
+    s = recipe.schedule_for(eight)
     assert float(s(0)) == pytest.approx(0.1)  # the ramp starts at the reference rate
     assert float(s(eight.ramp_steps // 2)) == pytest.approx(0.45, rel=0.02)
     assert float(s(eight.ramp_steps)) == pytest.approx(0.8)
@@ -66,7 +66,7 @@ def test_fast_plan_is_a_one_cycle_with_label_smoothing():
     p = recipe.plan(50_000, fast=True)
     assert (p.recipe, p.schedule, p.epochs, p.global_batch) == ("fast", "onecycle", 40, 512)
     assert p.label_smoothing == 0.1 and p.nesterov
-    s = recipe.ReproSchedule.from_plan(p)
+    s = recipe.schedule_for(p)
     lrs = [float(s(t)) for t in range(0, p.total_steps + 1, 50)]
     top = int(np.argmax(lrs))
     assert max(lrs) == pytest.approx(p.peak_lr, rel=0.02)
@@ -93,6 +93,10 @@ def test_coupled_sgd_puts_weight_decay_inside_momentum():
 
 
 def test_precision_and_xla_choices():
+    with pytest.warns(DeprecationWarning, match="runtime.performance"):
+        recipe.resolve_precision("auto", "gpu")
+    with pytest.warns(DeprecationWarning, match="runtime.performance"):
+        recipe.resolve_xla("auto", "gpu", 1)
     assert recipe.resolve_precision("auto", "gpu") == "mixed_float16"
     assert recipe.resolve_precision("auto", "tpu") == "mixed_bfloat16"
     assert recipe.resolve_precision("auto", "cpu") == "float32"
@@ -105,7 +109,7 @@ def test_precision_and_xla_choices():
 def test_mixed_precision_policy_is_applied():
     from resnet_tf.models import cifar_resnet
 
-    keras.mixed_precision.set_global_policy(recipe.resolve_precision("mixed_float16"))
+    keras.mixed_precision.set_global_policy(runtime.performance("gpu", "mixed_float16")["policy"])
     model = cifar_resnet(8, width=4, input_shape=(16, 16, 1), classifier_activation=None)
     recipe.compile_for(model, recipe.plan(1000, per_replica_batch=32, epochs=1))
     conv = model.get_layer("stem_conv")

@@ -21,6 +21,7 @@ from resnet_tf.dynamics import ImplicitResidual
 from resnet_tf.layers import HighwayGate, Residual
 from resnet_tf.models import cifar_resnet, load_model
 from resnet_tf.reproduce.recipe import ReproSchedule
+from resnet_tf.training import PaperSchedule
 
 PACKAGE = "resnet_tf>"
 
@@ -103,20 +104,42 @@ def _transformer():
     h = TransformerBlock(heads=2, norm="pre")(inputs)
     h = TransformerBlock(heads=2, norm="post")(h)
     model = keras.Model(inputs, _head(h))
-    schedule = ReproSchedule(0.05, 4, "step", boundaries=(2, 3))
+    # a linear ramp in front of step decay: WarmupSchedule around Keras' PiecewiseConstantDecay
+    schedule = training.learning_rate_schedule(0.05, 4, "step", boundaries=(2, 3), ramp_steps=1,
+                                               ramp_start_lr=0.01)
     model.compile(optimizer=training.CoupledSGD(learning_rate=schedule, momentum=0.9),
                   loss="sparse_categorical_crossentropy")
     return model, x, y
 
 
+def _deprecated_schedule(schedule):
+    """A small MLP whose optimizer runs on one of the deprecated schedule classes, which
+    stay loadable for a release."""
+
+    def build():
+        x, y = _vectors()
+        inputs = keras.Input(x.shape[1:])
+        model = keras.Model(inputs, _head(keras.layers.Dense(6, activation="relu")(inputs)))
+        model.compile(optimizer=training.CoupledSGD(learning_rate=schedule(), momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+        return model, x, y
+
+    return build
+
+
 CASES = {
-    "cifar": (_cifar, {"BatchNorm", "ZeroPadShortcut", "Residual", "PaperSchedule",
-                       "CoupledSGD", "SmoothedCrossEntropy"}),
+    "cifar": (_cifar, {"BatchNorm", "ZeroPadShortcut", "Residual", "CoupledSGD",
+                       "SmoothedCrossEntropy"}),
     "scaled_residual": (_scaled_residual, {"Residual"}),
     "highway": (_highway, {"HighwayGate"}),
     "implicit": (_implicit, {"ImplicitResidual"}),
     "adapter": (_adapter, {"ResidualAdapter"}),
-    "transformer": (_transformer, {"TransformerBlock", "ReproSchedule", "CoupledSGD"}),
+    "transformer": (_transformer, {"TransformerBlock", "WarmupSchedule", "CoupledSGD"}),
+    "paper_schedule": (_deprecated_schedule(lambda: PaperSchedule(0.05, 4, warmup_steps=1)),
+                       {"PaperSchedule"}),
+    "repro_schedule": (_deprecated_schedule(
+        lambda: ReproSchedule(0.05, 4, "step", boundaries=(2, 3), constant_steps=1,
+                              constant_lr=0.01)), {"ReproSchedule"}),
 }
 
 

@@ -55,6 +55,40 @@ def test_execution_mode_per_profile(monkeypatch):
     assert runtime.execution() == {"deterministic": True, "xla": False, "mixed_precision": False}
 
 
+def test_performance_decides_policy_and_xla_for_a_device():
+    perf = runtime.performance
+    assert perf("gpu") == {"device": "gpu", "policy": "mixed_float16", "mixed_precision": True,
+                           "xla": True}
+    assert perf("tpu")["policy"] == "mixed_bfloat16" and perf("tpu")["xla"] is False
+    assert perf("cpu") == {"device": "cpu", "policy": "float32", "mixed_precision": False,
+                           "xla": False}
+    assert perf("gpu", replicas=2)["xla"] is False  # MirroredStrategy
+    assert perf("gpu", deterministic=True)["xla"] is False
+    assert perf("cpu", xla="on")["xla"] and perf("gpu", xla=False)["xla"] is False
+    assert perf("cpu", precision=True)["policy"] == "mixed_float16"
+    assert perf("tpu", precision=True)["policy"] == "mixed_bfloat16"
+    assert perf("gpu", precision=False)["policy"] == "float32"
+    assert perf("cpu", "mixed_bfloat16")["mixed_precision"]
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        perf("cpu", "half")
+    with pytest.raises(ValueError, match="allowed: auto, on, off"):
+        perf("gpu", xla="sometimes")
+    with pytest.raises(ValueError, match="allowed: cpu, gpu, tpu"):
+        perf("npu")
+
+
+def test_performance_of_this_process_follows_the_profile(monkeypatch):
+    monkeypatch.delenv(runtime.DETERMINISM_ENV, raising=False)
+    monkeypatch.setattr(runtime, "_determinism_enabled", False)
+    monkeypatch.setattr(runtime, "gpu_devices", lambda: ["GPU:0"])
+    monkeypatch.setenv(runtime.PROFILE_ENV, "full")
+    assert runtime.performance() == runtime.performance("gpu")
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "1")
+    assert runtime.performance()["xla"] is False and runtime.performance()["mixed_precision"]
+    monkeypatch.setenv(runtime.PROFILE_ENV, "quick")  # quick on a GPU computes like a CPU
+    assert runtime.performance() == runtime.performance("cpu")
+
+
 def test_forced_determinism_turns_xla_off_and_says_so(monkeypatch):
     monkeypatch.setattr(runtime, "_determinism_enabled", False)
     monkeypatch.setattr(runtime, "gpu_devices", lambda: ["GPU:0"])

@@ -25,14 +25,17 @@ def register(subparsers) -> None:
     t6 = targets.add_parser(
         "table6", help="CIFAR ResNets (and plain nets): test error next to the paper's",
         description=(
-            "Train the CIFAR ResNets with the paper's recipe (64k iterations at batch 128, lr "
-            "0.1 divided by 10 at 32k and 48k, momentum 0.9, weight decay 1e-4, pad-crop-flip) "
+            f"Train the CIFAR ResNets with the paper's recipe ({paper.ITERATIONS // 1000}k "
+            f"iterations at batch {paper.BATCH}, lr {paper.LEARNING_RATE:g} divided by "
+            f"{1 / paper.DECAY_FACTOR:g} at "
+            f"{' and '.join(f'{b // 1000}k' for b in paper.BOUNDARIES)}, "
+            f"momentum {paper.MOMENTUM:g}, weight decay {paper.WEIGHT_DECAY:g}, pad-crop-flip) "
             "and write table6.md/.csv, figures.json and the training-curve figure. An "
             "interrupted run continues with --resume; an existing run is never overwritten."
         ),
     )
     t6.add_argument("--depths", type=int, nargs="+", default=list(paper.DEFAULT_DEPTHS),
-                    help="depths 6n+2 (default: 20 32 44 56 110)")
+                    help=f"depths 6n+2 (default: {' '.join(map(str, paper.DEFAULT_DEPTHS))})")
     t6.add_argument("--plain", action="store_true",
                     help="also train the plain twins and draw the degradation figure")
     t6.add_argument("--fast", action="store_true",
@@ -45,12 +48,14 @@ def register(subparsers) -> None:
     t6.add_argument("--steps-per-epoch", type=int, default=None,
                     help="cap the steps of an epoch (default: one pass over the data)")
     t6.add_argument("--batch-size", type=int, default=None,
-                    help="batch per replica (default 128; 512 with --fast); the global batch "
-                         "is this times the number of replicas and the learning rate scales "
-                         "with it")
+                    help=f"batch per replica (default {paper.BATCH}; 512 with --fast); the "
+                         "global batch is this times the number of replicas and the learning "
+                         "rate scales with it")
     t6.add_argument("--lr", type=float, default=None,
-                    help="learning rate at a global batch of 128 (default 0.1)")
-    t6.add_argument("--width", type=int, default=16, help="channels of the first stage")
+                    help=f"learning rate at a global batch of {paper.BATCH} "
+                         f"(default {paper.LEARNING_RATE:g})")
+    t6.add_argument("--width", type=int, default=paper.WIDTH,
+                    help="channels of the first stage")
     t6.add_argument("--strategy", default="auto", choices=STRATEGIES,
                     help="tf.distribute strategy (auto: TPU, else several GPUs, else default)")
     t6.add_argument("--precision", default="auto", choices=PRECISIONS,

@@ -18,7 +18,6 @@ from ..paper import (  # noqa: F401 (re-exported under their former home)
     WARMUP_110_FACTOR,
     WARMUP_110_STEPS,
     WEIGHT_DECAY,
+    WIDTH,
 )
-
-# Numeric precisions the reproduction accepts (see recipe.resolve_precision).
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from ..runtime import PRECISIONS  # noqa: F401 (the precisions the reproduction accepts)

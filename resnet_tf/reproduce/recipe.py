@@ -30,10 +30,27 @@ import math
 
 import keras
 
-from .. import distribute
-from ..training import CoupledSGD, SmoothedCrossEntropy, compile_model  # noqa: F401
+from .. import _deprecation, distribute
+from ..runtime import PRECISIONS, performance  # noqa: F401 (PRECISIONS: former home)
+from ..training import (  # noqa: F401
+    CoupledSGD,
+    SmoothedCrossEntropy,
+    compile_model,
+    learning_rate_schedule,
+)
 from . import paper
-from .paper import PRECISIONS
+
+# The fast recipe (not the paper's): one-cycle over 40 epochs at a batch of 512 per replica.
+FAST_BATCH = 512
+FAST_EPOCHS = 40
+FAST_LEARNING_RATE = 0.1
+"""The fast recipe's rate at the paper's reference batch, scaled linearly to the global batch."""
+FAST_RAMP_FRACTION = 0.15
+FAST_MOMENTUM = 0.9
+FAST_WEIGHT_DECAY = 5e-4
+FAST_LABEL_SMOOTHING = 0.1
+RAMP_EPOCHS = 5.0
+"""The gradual warm-up of the linear scaling rule (Goyal et al., 2017), in epochs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +103,12 @@ def plan(
     """
     if n_train < 1:
         raise ValueError(f"no training images (n_train={n_train})")
-    per_replica_batch = per_replica_batch or (512 if fast else paper.BATCH)
+    per_replica_batch = per_replica_batch or (FAST_BATCH if fast else paper.BATCH)
     global_batch = distribute.global_batch_size(per_replica_batch, replicas)
-    reference_lr = base_lr if base_lr is not None else (0.1 if fast else paper.LEARNING_RATE)
+    if base_lr is not None:
+        reference_lr = base_lr
+    else:
+        reference_lr = FAST_LEARNING_RATE if fast else paper.LEARNING_RATE
     peak = distribute.linear_scaling(reference_lr, global_batch, paper.BATCH)
     if steps_per_epoch is None:
         steps_per_epoch = n_train // global_batch
@@ -99,19 +119,20 @@ def plan(
             )
     if epochs is None:
         if fast:
-            epochs = 40
+            epochs = FAST_EPOCHS
         else:
             steps = paper.ITERATIONS * paper.BATCH / global_batch
             epochs = max(1, round(steps / steps_per_epoch))
     total = epochs * steps_per_epoch
     if fast:
-        ramp = max(1, round(0.15 * total))
+        ramp = max(1, round(FAST_RAMP_FRACTION * total))
         return Plan(
             "fast", per_replica_batch, replicas, global_batch, peak, steps_per_epoch, epochs,
-            total, "onecycle", (), ramp, peak / 10.0, 0, peak, 0.9, True, 5e-4, 0.1,
+            total, "onecycle", (), ramp, peak / 10.0, 0, peak, FAST_MOMENTUM,
+            True, FAST_WEIGHT_DECAY, FAST_LABEL_SMOOTHING,
         )
     boundaries = tuple(round(b / paper.ITERATIONS * total) for b in paper.BOUNDARIES)
-    ramp = distribute.warmup_steps(global_batch, steps_per_epoch, 5.0, paper.BATCH)
+    ramp = distribute.warmup_steps(global_batch, steps_per_epoch, RAMP_EPOCHS, paper.BATCH)
     ramp = min(ramp, total // 10)
     constant = 0
     if depth >= 110:
@@ -126,7 +147,10 @@ def plan(
 
 @keras.saving.register_keras_serializable(package="resnet_tf")
 class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    r"""Learning rate by step for :class:`Plan`.
+    r"""Deprecated: use :func:`schedule_for` (or :func:`resnet_tf.training.learning_rate_schedule`);
+    kept for one release, so models saved with it still load.
+
+    Learning rate by step for :class:`Plan`.
 
     With peak rate :math:`\eta`, ``T`` total steps:
 
@@ -150,6 +174,8 @@ class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
         constant_steps: int = 0,
         constant_lr: float = 0.0,
     ):
+        _deprecation.warn("resnet_tf.reproduce.recipe.ReproSchedule",
+                          "resnet_tf.reproduce.recipe.schedule_for")
         if kind not in ("step", "onecycle"):
             raise ValueError(f"unknown schedule {kind!r}; allowed: step, onecycle")
         if total_steps < 1:
@@ -179,7 +205,7 @@ class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self.kind == "step":
             lr = peak + 0.0 * t
             for b in self.boundaries:
-                lr = ops.where(t >= b, lr * 0.1, lr)
+                lr = ops.where(t >= b, lr * paper.DECAY_FACTOR, lr)
             if self.ramp_steps:
                 lr = ops.where(t < self.ramp_steps, ramped, lr)
         else:
@@ -200,41 +226,34 @@ class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
-    """The Keras dtype policy for ``precision`` on ``device`` (``"cpu"``, ``"gpu"``, ``"tpu"``).
+def schedule_for(p: Plan) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of the plan ``p``: :func:`resnet_tf.training.learning_rate_schedule`
+    with its peak rate, boundaries, linear ramp and constant warm-up."""
+    return learning_rate_schedule(
+        p.peak_lr, p.total_steps, p.schedule, boundaries=p.boundaries, ramp_steps=p.ramp_steps,
+        ramp_start_lr=p.ramp_start_lr, constant_steps=p.constant_steps,
+        constant_lr=p.constant_lr,
+    )
 
-    ``"auto"``: ``mixed_float16`` on a GPU (float16 compute on tensor cores,
-    float32 variables, dynamic loss scaling), ``mixed_bfloat16`` on a TPU (no
-    loss scaling needed), ``float32`` on a CPU.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(device, "float32")
+
+def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
+    """Deprecated: ``resnet_tf.runtime.performance(device, precision)["policy"]``."""
+    _deprecation.warn("resnet_tf.reproduce.recipe.resolve_precision",
+                      'resnet_tf.runtime.performance(device, precision)["policy"]')
+    return performance(device, precision)["policy"]
 
 
 def resolve_xla(xla: str | bool = "auto", device: str = "cpu", replicas: int = 1) -> bool:
-    """Whether to compile the train step with XLA.
-
-    ``"auto"``: on a single GPU, where fusing the batch norm, ReLU and residual
-    additions of these small networks pays off; not on a CPU (TensorFlow's
-    oneDNN kernels are faster there) and not under MirroredStrategy (Keras
-    does not compile there either). A TPU always compiles, whatever this says.
-    """
-    if isinstance(xla, bool):
-        return xla
-    if xla not in ("auto", "on", "off"):
-        raise ValueError(f"unknown xla setting {xla!r}; allowed: auto, on, off")
-    if xla != "auto":
-        return xla == "on"
-    return device == "gpu" and replicas == 1
+    """Deprecated: ``resnet_tf.runtime.performance(device, xla=xla, replicas=replicas)["xla"]``."""
+    _deprecation.warn("resnet_tf.reproduce.recipe.resolve_xla",
+                      'resnet_tf.runtime.performance(device, xla=..., replicas=...)["xla"]')
+    return performance(device, xla=xla, replicas=replicas)["xla"]
 
 
 def compile_for(model: keras.Model, p: Plan, jit_compile: bool = False,
                 steps_per_execution: int = 1) -> keras.Model:
     """Compile ``model`` (logits out) for the plan ``p``: the package's one compile,
-    :func:`resnet_tf.training.compile_model`, with :class:`ReproSchedule`.
+    :func:`resnet_tf.training.compile_model`, with :func:`schedule_for`.
 
     Under a ``mixed_float16`` policy the optimizer is a ``LossScaleOptimizer``
     (dynamic loss scaling: the loss is multiplied by :math:`S` before the backward
@@ -243,6 +262,6 @@ def compile_for(model: keras.Model, p: Plan, jit_compile: bool = False,
     """
     return compile_model(
         model, p.steps_per_epoch, p.epochs, momentum=p.momentum, weight_decay=p.weight_decay,
-        schedule=ReproSchedule.from_plan(p), label_smoothing=p.label_smoothing,
+        schedule=schedule_for(p), label_smoothing=p.label_smoothing,
         nesterov=p.nesterov, jit_compile=jit_compile, steps_per_execution=steps_per_execution,
     )

@@ -62,7 +62,8 @@ def markdown(rows: list[dict], note: str = "") -> str:
             f"{_fmt(r['difference'], '+.2f')} |"
         )
     footer = (
-        "\nPaper: He et al. (2015), Table 6, best of 5 runs (ResNet-110: 6.61 +- 0.16 mean +- "
+        "\nPaper: He et al. (2015), Table 6, best of 5 runs (ResNet-110: "
+        f"{paper.RESNET110_MEAN_STD[0]:.2f} +- {paper.RESNET110_MEAN_STD[1]:.2f} mean +- "
         "std). Plain nets are shown only as curves in the paper's Figure 6, without numbers."
     )
     return "\n".join(lines) + "\n" + footer + ("\n\n" + note if note else "") + "\n"

@@ -71,7 +71,7 @@ class Table6Config:
     steps_per_epoch: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    width: int = 16
+    width: int = paper.WIDTH
     strategy: str = "auto"
     precision: str = "auto"
     xla: str = "auto"
@@ -286,7 +286,7 @@ def run_table6(
     """
     import keras
 
-    from ..runtime import environment
+    from ..runtime import environment, performance
     from . import report
 
     run_dir = prepare_run_dir(config, resume)
@@ -295,8 +295,8 @@ def run_table6(
     strategy = distribute.resolve_strategy(config.strategy)
     device = distribute.device_kind(strategy)
     replicas = strategy.num_replicas_in_sync
-    policy = recipe.resolve_precision(config.precision, device)
-    jit = recipe.resolve_xla(config.xla, device, replicas)
+    mode = performance(device, config.precision, config.xla, replicas)
+    policy, jit = mode["policy"], mode["xla"]
     steps_per_execution = config.steps_per_execution or (32 if device == "tpu" else 1)
     previous_policy = keras.mixed_precision.global_policy()
     manifest = run_dir / "run.json"
