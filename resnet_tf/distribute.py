@@ -27,6 +27,7 @@ import glob
 import os
 
 from . import paper
+from .runtime import gpu_devices
 
 STRATEGIES = ("auto", "default", "mirrored", "tpu")
 REFERENCE_BATCH = paper.BATCH
@@ -109,7 +110,7 @@ def resolve_strategy(name: str = "auto"):
     if key == "auto":
         if tpu_attached():
             key = "tpu"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
+        elif len(gpu_devices()) > 1:
             key = "mirrored"
         else:
             key = "default"
@@ -139,11 +140,10 @@ def strategy_name(strategy) -> str:
 
 def device_kind(strategy=None) -> str:
     """``"tpu"``, ``"gpu"`` or ``"cpu"``: what the replicas of ``strategy`` run on."""
-    import tensorflow as tf
 
     if strategy is not None and strategy_name(strategy) == "tpu":
         return "tpu"
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "gpu" if gpu_devices() else "cpu"
 
 
 def linear_scaling(base_lr: float, global_batch: int, base_batch: int = REFERENCE_BATCH) -> float:
