@@ -55,7 +55,7 @@ def test_blocks_of_finds_attention_and_mlp_blocks(norm):
     assert all(isinstance(b.join, Residual) and b.same_shape for b in blocks)
     # Consecutive blocks chain: each one starts where the previous one ends.
     assert blocks[0].input is stack.inputs[0]
-    for before, after in zip(blocks, blocks[1:]):
+    for before, after in zip(blocks, blocks[1:], strict=False):
         assert after.input is before.output
     if norm == "post":
         assert blocks[-1].output is stack.outputs[0]  # the closing LN is the block's output

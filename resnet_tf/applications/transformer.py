@@ -22,6 +22,7 @@ import keras
 from keras import layers
 
 from .. import _deprecation
+from ..blocks import select_blocks
 from ..layers import Residual
 
 _PACKAGE = "resnet_tf"
@@ -157,12 +158,15 @@ def transformer_block(
         h = layers.Dense(d_model, name=f"{blocks[1]}_2_dense")(h)
         return _dropped(h, dropout, f"{blocks[1]}_drop")
 
+    # The joins draw no random numbers (no stochastic depth); a fixed seed keeps them from
+    # taking one from the global stream, so a seeded stack starts from the same weights
+    # as the former TransformerBlock layers did.
     for block, branch in zip(blocks, (attention, mlp), strict=True):
         if norm == "pre":
             h = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_norm")(x)
-            x = Residual(block=block, name=f"{block}_out")([x, branch(h)])
+            x = Residual(seed=0, block=block, name=f"{block}_out")([x, branch(h)])
         else:
-            x = Residual(block=block, name=f"{block}_add")([x, branch(x)])
+            x = Residual(seed=0, block=block, name=f"{block}_add")([x, branch(x)])
             x = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_out")(x)
     return x
 
@@ -171,8 +175,6 @@ def transformer_layer(model: keras.Model, name: str) -> keras.Model:
     """The encoder layer ``name`` of a model built with :func:`transformer_block`, as a
     model of its own (from ``{name}_attn``'s input to ``{name}_mlp``'s output) sharing
     the layers and weights of ``model``."""
-    from ..blocks import select_blocks
-
     attn, mlp = select_blocks(model, [f"{name}_attn", f"{name}_mlp"])
     return keras.Model(attn.input, mlp.output, name=f"{model.name}_{name}")
 
