@@ -76,7 +76,6 @@ environment = resnet_tf.colab.report(expected_version=RESNET_TF_VERSION)
 # shows the same ordering, and the means differ by more than the spread.
 
 # %%
-import contextlib
 import time
 import warnings
 
@@ -89,12 +88,16 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 import resnet_tf
-from resnet_tf import analysis, data, dynamics, pick, plots, seed_everything, training
+from resnet_tf import analysis, blocks, data, dynamics, pick, plots, seed_everything, training
 from resnet_tf.analysis.adversarial import logit_jacobian_norms, pgd_attack
 from resnet_tf.analysis.weights import assert_distinct_kernels
-from resnet_tf.applications import ResidualAdapter, conv_denoiser, transformer_stack
+from resnet_tf.applications import (
+    conv_denoiser,
+    residual_adapter,
+    transformer_layer,
+    transformer_stack,
+)
 from resnet_tf.applications.lipschitz import lipschitz_residual_mlp
-from resnet_tf.layers import Residual
 from resnet_tf.models import mlp
 
 warnings.filterwarnings("ignore", message=".*structure of `inputs`.*")
@@ -386,15 +389,8 @@ BETA = 0.5
 alphas = {f"{name}_add": dynamics.max_alpha(BETA, lip) for name, lip in lips.items()}
 
 
-def scaled_copy(layer):
-    config = layer.get_config()
-    if isinstance(layer, Residual):
-        config.update(alpha=alphas[layer.name], beta=BETA)
-    return layer.__class__.from_config(config)
-
-
-scaled = keras.models.clone_model(deep, clone_function=scaled_copy)
-scaled.set_weights(deep.get_weights())
+scaled = blocks.map_joins(
+    deep, lambda b: blocks.rejoin(b.join, alpha=alphas[b.join.name], beta=BETA))
 
 
 def trunk(model):
@@ -431,15 +427,16 @@ assert trunk_norm["scaled"] < 1e-2   # non-expansive, and in fact strongly contr
 # adds its own vote. We train a 4-block network the way boosting would, one stage at a
 # time: stage 0 fits the input projection and the head with every block removed; stage $l$
 # then trains block $l$ alone, with everything before it frozen (the blocks not yet trained
-# are switched off with `analysis.lesion`), for `STAGE_EPOCHS` epochs (2 in the quick
-# profile, 3 in the full one). Two questions, each over 3 seeds:
+# are switched off in a copy that shares the weights, `analysis.lesioned`), for
+# `STAGE_EPOCHS` epochs (2 in the quick profile, 3 in the full one). Two questions, each
+# over 3 seeds:
 #
 # * **Does the new block follow the negative functional gradient?** Boosting fits its new
 #   learner to $g = -\partial\mathcal L/\partial x_l$, the direction in which the current
 #   ensemble's output should move. During stage $l$ we measure, at the start and after
 #   every epoch, the mean cosine between the block's output $F_l(x_l)$ and $g$ taken with
 #   the block removed (the previous ensemble), on 512 training digits
-#   (`analysis.residual_alignment` inside `analysis.lesion`).
+#   (`analysis.residual_alignment` on `analysis.lesioned`).
 # * **Is the new block what helps?** The control continues training the *previous*
 #   stage's block (the input projection and head for stage 1) for the same number of epochs,
 #   without the new block. For both we split the gain in per-example loss into the examples
@@ -459,17 +456,17 @@ def train_stage(model, names, stage, removed, track=None):
         layer.trainable = (layer.name in ("input_proj", "head") if stage == 0
                            else layer.name.startswith(f"{names[stage - 1]}_"))
     alignment = []
-    with analysis.lesion(model, removed) if removed else contextlib.nullcontext():
-        model.compile(keras.optimizers.Adam(3e-3), XENT)
-        for epoch in range(STAGE_EPOCHS + 1):
-            if track is not None:
-                with analysis.lesion(model, names[track - 1:]):
-                    alignment.append(float(analysis.residual_alignment(
-                        model, probe_x, probe_y, blocks=[names[track - 1]], loss=XENT)["cosine"].iloc[0]))
-            if epoch < STAGE_EPOCHS:
-                training.fit(model, (x_train, y_train), epochs=1, batch_size=64, compile=False,
-                             verbose=0)
-        logits = analysis.predict_eagerly(model, x_train)
+    net = analysis.lesioned(model, removed)        # shares every weight with `model`
+    net.compile(keras.optimizers.Adam(3e-3), XENT)
+    for epoch in range(STAGE_EPOCHS + 1):
+        if track is not None:
+            previous = analysis.lesioned(model, names[track - 1:])
+            alignment.append(float(analysis.residual_alignment(
+                previous, probe_x, probe_y, blocks=[names[track - 1]], loss=XENT)["cosine"].iloc[0]))
+        if epoch < STAGE_EPOCHS:
+            training.fit(net, (x_train, y_train), epochs=1, batch_size=64, compile=False,
+                         verbose=0)
+    logits = analysis.predict_eagerly(net, x_train)
     return per_example(y_train, logits).numpy(), logits.argmax(1) == y_train, alignment
 
 
@@ -671,18 +668,14 @@ assert middle > 0.5 and share.idxmax() != 0             # ... but carried by the
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def with_stochastic_depth(layer, p_last=0.5):
-    config = layer.get_config()
-    if isinstance(layer, Residual):
-        index = int(layer.name[len("block"):-len("_add")])
-        config["survival_probability"] = 1.0 - (index / DEPTH) * (1.0 - p_last)
-        config["seed"] = index
-    return layer.__class__.from_config(config)
+def with_stochastic_depth(block, p_last=0.5):
+    index = int(block.name[len("block"):])
+    return blocks.rejoin(block.join, survival_probability=1.0 - (index / DEPTH) * (1.0 - p_last),
+                         seed=index)
 
 
 seed_everything(0)
-sd_net = keras.models.clone_model(classifier(DEPTH, residual=True),
-                                  clone_function=with_stochastic_depth)
+sd_net = blocks.map_joins(classifier(DEPTH, residual=True), with_stochastic_depth)
 assert_distinct_kernels(sd_net)
 sd_history = train(sd_net, x_train, y_train, EPOCHS)
 sd_lesion = analysis.random_lesion_accuracy(sd_net, x_test, y_test, ks=ks, trials=5)
@@ -708,7 +701,7 @@ assert (sd_by_k.loc[ks[1:], "stochastic depth"] > sd_by_k.loc[ks[1:], "residual"
 #
 # a *residual adapter* (Rebuffi, Bilen & Vedaldi 2017, *Learning multiple visual domains
 # with residual adapters*; Houlsby et al. 2019, *Parameter-Efficient Transfer Learning for
-# NLP*). `resnet_tf.applications.ResidualAdapter` starts with $U = 0$, so inserting it
+# NLP*). `resnet_tf.applications.residual_adapter` starts with $U = 0$, so inserting it
 # changes nothing until it is trained.
 #
 # Task A is digits 0–4, task B digits 5–9, each with its own 5-way head. We train a
@@ -748,15 +741,15 @@ def build_b(adapter):
     model_a.set_weights(start)
     seed_everything(1)
     h = body(features)
-    if adapter is not None:
-        h = adapter(h)
+    if adapter:
+        h = residual_adapter(h, bottleneck=16, name="adapter")
     head_b = keras.layers.Dense(5, name="head_b")
     return keras.Model(features, head_a(h)), keras.Model(features, head_b(h))
 
 
 results = {}
 for method in ("fine-tuning", "adapter"):
-    adapter = ResidualAdapter(bottleneck=16, name="adapter") if method == "adapter" else None
+    adapter = method == "adapter"
     body.trainable = head_a.trainable = method == "fine-tuning"
     eval_a, model_b = build_b(adapter)
     trained = sum(int(np.prod(v.shape)) for v in model_b.trainable_weights)
@@ -1446,7 +1439,7 @@ for norm in ("pre", "post"):
         assert_distinct_kernels(stack)
         x, total = ln_input, np.eye(LN_TOKENS * LN_WIDTH)
         for index in range(1, LN_BLOCKS + 1):
-            jac_l, x = block_jacobian_matrix(stack.get_layer(f"block{index}"), x)
+            jac_l, x = block_jacobian_matrix(transformer_layer(stack, f"block{index}"), x)
             total = jac_l @ total
             sv = np.linalg.svd(jac_l, compute_uv=False)
             rows.append({"norm": f"{norm}-LN", "seed": seed, "block": index, "σ_max": sv[0],
@@ -1518,7 +1511,8 @@ for norm in ("pre", "post"):
     for depth in tf_depths:
         seed_everything(0)
         stack = transformer_stack(depth, seq_len=8, d_model=32, heads=4, norm=norm)
-        weights = [stack.get_layer(f"block{i}").trainable_weights for i in range(1, depth + 1)]
+        weights = [transformer_layer(stack, f"block{i}").trainable_weights
+                   for i in range(1, depth + 1)]
         with tf.GradientTape() as tape:
             tape.watch(tokens)
             loss = tf.reduce_mean(tf.square(stack(tokens) - target))

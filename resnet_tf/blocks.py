@@ -7,7 +7,8 @@ layers in order and ``{name}_out`` the block's output: the ReLU after the
 ones (``dense_block`` keeps ``{name}_add``). The join, a
 :class:`~resnet_tf.layers.Residual`, records the block it closes, and
 :func:`blocks_of` returns every block of a model as a :class:`Block`;
-:func:`map_joins` rebuilds a model with its joins rewritten.
+:func:`map_joins` rebuilds a model with its joins rewritten (:func:`with_joins` for
+the common case of changing a few options of named joins, cached).
 
 Two orderings (He et al. 2016a, 2016b):
 
@@ -22,7 +23,9 @@ projection). ``residual=False`` drops the shortcut (the plain twin, ``y = F(x)``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -389,7 +392,8 @@ def map_joins(
     ``Residual.from_config({**block.join.get_config(), "alpha": 0.5})``), or ``None``
     to keep it. The copy shares the weights of all kept layers, so training one trains
     the other. This one rebuild serves lesions, stochastic depth, scaled residuals and
-    gradient routing.
+    gradient routing. A layer shared by two models reports its first call as its
+    ``output``, so read blocks (:func:`blocks_of`) from ``model``, not from the copy.
     """
     by_join = {id(b.join): b for b in blocks_of(model)}
 
@@ -403,6 +407,48 @@ def map_joins(
     copy = keras.models.clone_model(model, clone_function=clone)
     if name is not None:
         copy.name = name
+    return copy
+
+
+def rejoin(join: keras.layers.Layer, **changes) -> keras.layers.Layer:
+    """A new join like ``join`` with some options changed: ``type(join)`` built from
+    ``{**join.get_config(), **changes}`` (same name, same block, no weights shared)."""
+    return type(join).from_config({**join.get_config(), **changes})
+
+
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+COPIES_KEPT = 64  # rewritten copies remembered per model (least recently used dropped)
+
+
+def with_joins(
+    model: keras.Model, changes: Mapping[str, Mapping[str, object]]
+) -> keras.Model:
+    """A copy of ``model`` whose join of each block ``name`` in ``changes`` has the options
+    ``changes[name]`` (for instance ``{"block2": {"lesioned": True}}``); everything else
+    is shared with ``model``, weights included.
+
+    This is :func:`map_joins` with :func:`rejoin`, remembered per model: asking again for
+    the same changes returns the same copy, so repeated lesions or gradient routes cost
+    one rebuild each. No changes at all return ``model`` itself. Unknown block names raise
+    ``ValueError``.
+    """
+    if not changes:
+        return model
+    key = frozenset((name, frozenset(options.items())) for name, options in changes.items())
+    kept = _COPIES.setdefault(model, OrderedDict())
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
+    select_blocks(model, list(changes))
+
+    def fn(block):
+        options = changes.get(block.name)
+        return None if options is None else rejoin(block.join, **options)
+
+    copy = map_joins(model, fn)
+    kept[key] = copy
+    while len(kept) > COPIES_KEPT:
+        kept.popitem(last=False)
     return copy
 
 

@@ -7,7 +7,8 @@ Every layer here is registered with Keras (package ``resnet_tf``) and has a
   fused kernel on 4-D channels-last inputs (same weights, same results, faster).
 - :class:`ZeroPadShortcut`: the parameter-free shortcut "option A".
 - :class:`Residual`: the join ``y = (1 - beta) x + alpha F(x)``, with
-  stochastic depth and a test-time lesion switch; ``residual=False`` makes it
+  stochastic depth, a lesioned form ``y = x`` and gradient routing (both set in the
+  config, so :func:`resnet_tf.blocks.map_joins` makes them); ``residual=False`` makes it
   the plain twin's pass-through ``y = F(x)``. The join records the block it closes
   (``block``), so :func:`resnet_tf.blocks.blocks_of` finds blocks without parsing names.
 - :class:`HighwayGate`: the highway join ``y = T(x) H(x) + (1 - T(x)) x``.
@@ -23,6 +24,7 @@ from keras import ops
 from . import _deprecation
 
 _PACKAGE = "resnet_tf"
+GRADIENT_ROUTES = ("both", "branch", "shortcut")
 
 
 # Options of ``keras.layers.BatchNormalization`` that the fused kernel does not implement.
@@ -183,9 +185,16 @@ class Residual(keras.layers.Layer):
       :mod:`resnet_tf.blocks` set it); by default the layer name without a
       trailing ``_add`` / ``_out``.
 
-    Setting the Python attribute ``lesioned = True`` (see
-    :func:`resnet_tf.analysis.lesion`) removes the branch at call time:
-    ``y = x``, for both residual and plain blocks (the block is skipped).
+    - ``lesioned=True`` removes the block: ``y = x`` for residual and plain joins
+      alike (the block is skipped). :func:`resnet_tf.analysis.lesioned` builds such a
+      copy of a model with :func:`resnet_tf.blocks.map_joins`.
+    - ``gradient`` routes the backward pass without changing the forward value:
+      ``"both"`` (default), ``"branch"`` (no gradient into the shortcut, :math:`x`
+      enters as ``stop_gradient(x)``) or ``"shortcut"`` (no gradient into
+      :math:`F(x)`); :func:`resnet_tf.analysis.path_gradient` uses it.
+
+    Setting the attribute ``lesioned`` on a built layer still works in eager calls but
+    is deprecated: a compiled function does not see it change.
     """
 
     def __init__(
@@ -197,10 +206,16 @@ class Residual(keras.layers.Layer):
         seed: int | None = None,
         block: str | None = None,
         identity: bool | None = None,
+        lesioned: bool = False,
+        gradient: str = "both",
         **kwargs,
     ):
         super().__init__(**kwargs)
         residual = _deprecation.keyword("identity", identity, "residual", residual)
+        if gradient not in GRADIENT_ROUTES:
+            raise ValueError(
+                f"unknown gradient route {gradient!r}; allowed: {', '.join(GRADIENT_ROUTES)}"
+            )
         if not 0.0 < survival_probability <= 1.0:
             raise ValueError(
                 f"survival_probability must be in (0, 1]; got {survival_probability}"
@@ -214,12 +229,30 @@ class Residual(keras.layers.Layer):
         self.block = block or _strip_join_suffix(self.name)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.lesioned = False
+        self._lesioned = bool(lesioned)
+        self.gradient = gradient
+
+    @property
+    def lesioned(self) -> bool:
+        """True when the join returns its shortcut alone, ``y = x``."""
+        return self._lesioned
+
+    @lesioned.setter
+    def lesioned(self, value: bool) -> None:
+        _deprecation.warn(
+            "setting Residual.lesioned",
+            "analysis.lesioned(model, blocks) or Residual(lesioned=True)",
+        )
+        self._lesioned = bool(value)
 
     def call(self, inputs, training=None):
         shortcut, branch = inputs
-        if self.lesioned:
+        if self._lesioned:
             return shortcut
+        if self.gradient == "branch":
+            shortcut = ops.stop_gradient(shortcut)
+        elif self.gradient == "shortcut":
+            branch = ops.stop_gradient(branch)
         if self.survival_probability < 1.0:
             p = self.survival_probability
             if training:
@@ -249,6 +282,8 @@ class Residual(keras.layers.Layer):
             "residual": self.residual,
             "seed": self.seed,
             "block": self.block,
+            "lesioned": self._lesioned,
+            "gradient": self.gradient,
         }
 
     @property

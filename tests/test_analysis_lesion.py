@@ -14,10 +14,11 @@ from resnet_tf.analysis import (
     lesion,
     lesion_accuracy,
     lesionable_blocks,
+    lesioned,
     predict_eagerly,
     random_lesion_accuracy,
 )
-from resnet_tf.blocks import blocks_of
+from resnet_tf.blocks import blocks_of, map_joins, rejoin
 from resnet_tf.layers import Residual
 from resnet_tf.models import cifar_resnet, mlp
 
@@ -48,18 +49,44 @@ def test_lesion_equals_zeroing_the_branch_and_restores():
     x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
     intact = model(x).numpy()
     with lesion(model, "block2") as m:
-        lesioned = m(x, training=False).numpy()
-        assert model.get_layer("block2_add").lesioned
+        removed = m(x, training=False).numpy()
+        assert m.get_layer("block2_add").lesioned
     assert not model.get_layer("block2_add").lesioned
     np.testing.assert_array_equal(model(x).numpy(), intact)
     last = model.get_layer("block2_2_dense")
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])
-    np.testing.assert_allclose(model(x).numpy(), lesioned, rtol=1e-6, atol=1e-6)
-    # Restored even when the body raises.
+    np.testing.assert_allclose(model(x).numpy(), removed, rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError):
         with lesion(model, ["block1", "block3"]):
             raise RuntimeError("boom")
     assert not model.get_layer("block1_add").lesioned
+
+
+def test_lesioned_copy_shares_weights_and_equals_the_shortcut_path():
+    model = cifar_resnet(8, width=4, input_shape=(8, 8, 3))
+    x = np.random.default_rng(3).standard_normal((4, 8, 8, 3)).astype("float32")
+    copy = lesioned(model, "stage1_block1")
+    assert copy is not model and lesioned(model, ["stage1_block1"]) is copy  # remembered
+    assert lesioned(model, []) is model
+    # Every weight is the same variable; only the join is new.
+    assert [id(v) for v in copy.weights] == [id(v) for v in model.weights]
+    assert copy.get_layer("stage1_block1_1_conv") is model.get_layer("stage1_block1_1_conv")
+    join = copy.get_layer("stage1_block1_add")
+    assert join is not model.get_layer("stage1_block1_add")
+    assert join.lesioned and not model.get_layer("stage1_block1_add").lesioned
+    # The join returns its shortcut x_l, whatever the branch computes.
+    shortcut, branch, joined = keras.Model(copy.inputs, [*join.input, join.output])(x)
+    assert np.abs(np.asarray(branch)).max() > 0
+    np.testing.assert_array_equal(joined, shortcut)
+    # A weight changed in the model is changed in the copy.
+    before = np.asarray(copy(x))
+    conv = model.get_layer("stage2_block1_1_conv")
+    conv.set_weights([2.0 * w for w in conv.get_weights()])
+    after = np.asarray(copy(x))
+    assert not np.allclose(before, after)
+    fresh = map_joins(model, lambda b: rejoin(b.join, lesioned=True)
+                      if b.name == "stage1_block1" else None)
+    np.testing.assert_allclose(after, fresh(x), rtol=1e-6, atol=1e-6)
 
 
 def test_accuracy_and_eager_predictions():
@@ -88,7 +115,7 @@ def test_lesion_accuracy_tables():
     assert rand["accuracy"][0] == 1.0
     assert all(len(set(b)) == k for b, k in zip(rand["blocks"], rand["k"], strict=True))
     every = rand[rand["k"] == 4]["accuracy"].iloc[0]
-    with lesion(model, ["block1", "block2", "block3", "block4"]):
-        assert evaluate(model, x, labels, batch_size=16) == every
+    with lesion(model, ["block1", "block2", "block3", "block4"]) as m:
+        assert evaluate(m, x, labels, batch_size=16) == every
     with pytest.raises(ValueError, match="cannot remove 5"):
         random_lesion_accuracy(model, x, labels, ks=(5,))

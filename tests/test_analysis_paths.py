@@ -75,3 +75,18 @@ def test_gradient_by_path_length_table():
     np.testing.assert_allclose(frame["total"], frame["grad_norm"] * frame["paths"])
     empty = np.linalg.norm(path_gradient(model, x, y, [], loss="mse"))
     assert frame["grad_norm"][0] == pytest.approx(empty)
+
+
+def test_routed_copy_keeps_the_forward_pass_and_shares_weights():
+    from resnet_tf.analysis import routed
+    from resnet_tf.layers import Residual
+
+    model = mlp(3, width=4, input_dim=3, branch_layers=2)
+    x = np.random.default_rng(3).standard_normal((4, 3)).astype("float32")
+    twin = routed(model, ["block2"])
+    assert routed(model, {"block2"}) is twin  # remembered
+    np.testing.assert_allclose(twin(x), model(x), rtol=1e-6)
+    assert [id(v) for v in twin.weights] == [id(v) for v in model.weights]
+    routes = {la.block: la.gradient for la in twin.layers if isinstance(la, Residual)}
+    assert routes == {"block1": "shortcut", "block2": "branch", "block3": "shortcut"}
+    assert all(la.gradient == "both" for la in model.layers if isinstance(la, Residual))

@@ -14,7 +14,9 @@ from resnet_tf.blocks import (
     check_shortcut,
     dense_block,
     map_joins,
+    rejoin,
     select_blocks,
+    with_joins,
 )
 from resnet_tf.layers import Residual, initializer_for
 from resnet_tf.models import cifar_resnet, mlp
@@ -140,6 +142,34 @@ def test_map_joins_rewrites_only_the_joins_and_shares_weights():
     assert [b.join.alpha for b in blocks_of(model)] == [1.0, 1.0, 1.0]
     kept = map_joins(model, lambda block: None)
     np.testing.assert_allclose(kept(x), model(x), rtol=1e-6)
+
+
+def test_rejoin_and_with_joins_change_named_joins_once():
+    model = mlp(3, width=6, input_dim=4, branch_layers=2)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+    join = model.get_layer("block2_add")
+    changed = rejoin(join, alpha=0.25)
+    assert type(changed) is Residual and changed is not join
+    assert (changed.name, changed.block, changed.alpha) == ("block2_add", "block2", 0.25)
+    assert join.alpha == 1.0
+    copy = with_joins(model, {"block2": {"alpha": 0.0}, "block3": {"alpha": 0.0}})
+    assert with_joins(model, {"block3": {"alpha": 0.0}, "block2": {"alpha": 0.0}}) is copy
+    assert with_joins(model, {"block2": {"alpha": 0.5}}) is not copy
+    assert with_joins(model, {}) is model
+    assert copy.get_layer("block1_add") is model.get_layer("block1_add")
+    assert copy.get_layer("block2_add").alpha == 0.0
+    # Blocks 2 and 3 skipped: the head sees block 1's output.
+    h = model.get_layer("block1_add")([model.get_layer("input_proj")(x),
+                                       _branch(model, "block1", model.get_layer("input_proj")(x))])
+    np.testing.assert_allclose(copy(x), model.get_layer("head")(h), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no block"):
+        with_joins(model, {"block9": {"alpha": 0.0}})
+
+
+def _branch(model, name, h):
+    for i in (1, 2):
+        h = model.get_layer(f"{name}_{i}_dense")(h)
+    return h
 
 
 def test_old_spellings_warn_and_still_work():

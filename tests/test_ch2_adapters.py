@@ -1,10 +1,13 @@
-"""ResidualAdapter: starts as the identity, learns a correction, serialises."""
+"""Residual adapters: start as the identity, learn a correction, serialise; the
+functional adapter is a residual block that computes what the old layer computed."""
 
 import keras
 import numpy as np
 import pytest
 
-from resnet_tf.applications import ResidualAdapter
+from resnet_tf.analysis import lesioned
+from resnet_tf.applications import ResidualAdapter, residual_adapter
+from resnet_tf.blocks import blocks_of
 
 
 def test_adapter_starts_as_identity_and_counts_parameters():
@@ -40,3 +43,32 @@ def test_adapter_round_trips_through_keras_format(tmp_path):
 def test_adapter_rejects_bad_bottleneck():
     with pytest.raises(ValueError, match="bottleneck"):
         ResidualAdapter(bottleneck=0)
+
+
+def test_functional_adapter_is_a_block_and_matches_the_layer(tmp_path):
+    x = np.random.default_rng(2).normal(size=(4, 6)).astype("float32")
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(6, name="trunk")(inputs)
+    model = keras.Model(inputs, residual_adapter(h, bottleneck=3, scale=0.5, name="adapter"))
+    trunk = keras.Model(inputs, h)
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(trunk(x)), atol=0)  # U = 0
+    [block] = blocks_of(model)
+    assert block.name == "adapter" and block.same_shape
+    with pytest.warns(DeprecationWarning, match="residual_adapter"):
+        old = ResidualAdapter(bottleneck=3, scale=0.5)
+    old(np.asarray(trunk(x)))
+    rng = np.random.default_rng(3)
+    for weight in old.weights:
+        weight.assign(rng.standard_normal(weight.shape))
+    model.get_layer("adapter_1_dense").set_weights(old.down.get_weights())
+    model.get_layer("adapter_2_dense").set_weights(old.up.get_weights())
+    expected = np.asarray(old(np.asarray(trunk(x))))
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-5)
+    # Switched off: the trunk alone.
+    np.testing.assert_allclose(np.asarray(lesioned(model, "adapter")(x)), np.asarray(trunk(x)))
+    path = tmp_path / "functional_adapter.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="bottleneck"):
+        residual_adapter(inputs, bottleneck=0)

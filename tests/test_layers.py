@@ -74,9 +74,35 @@ def test_residual_join_variants():
     np.testing.assert_allclose(Residual()([x, f]), x + f, rtol=1e-6)
     np.testing.assert_allclose(Residual(alpha=0.3, beta=0.2)([x, f]), 0.8 * x + 0.3 * f, rtol=1e-5)
     np.testing.assert_allclose(Residual(residual=False)([x, f]), f)
+    np.testing.assert_array_equal(Residual(lesioned=True)([x, f]), x)
+    np.testing.assert_array_equal(Residual(residual=False, lesioned=True)([x, f]), x)
+    assert Residual(lesioned=True).get_config()["lesioned"] is True
     lesioned = Residual()
-    lesioned.lesioned = True
+    with pytest.warns(DeprecationWarning, match="lesioned"):
+        lesioned.lesioned = True
     np.testing.assert_array_equal(lesioned([x, f]), x)
+
+
+def test_residual_gradient_routes_keep_the_value_and_split_the_gradient():
+    import tensorflow as tf
+
+    x = tf.constant(_images((2, 3), 3))
+    w = tf.constant(_images((2, 3), 4))
+    grads = {}
+    for route in ("both", "branch", "shortcut"):
+        layer = Residual(alpha=0.5, gradient=route)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer([x, x * w])
+            loss = tf.reduce_sum(y)
+        np.testing.assert_allclose(y, x + 0.5 * x * w, rtol=1e-6)
+        grads[route] = tape.gradient(loss, x).numpy()
+        assert Residual.from_config(layer.get_config()).gradient == route
+    np.testing.assert_allclose(grads["shortcut"], np.ones_like(grads["both"]))
+    np.testing.assert_allclose(grads["branch"], 0.5 * w.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(grads["shortcut"] + grads["branch"], grads["both"], rtol=1e-6)
+    with pytest.raises(ValueError, match="gradient route"):
+        Residual(gradient="sideways")
 
 
 def test_stochastic_depth_drops_whole_examples_and_rescales_at_test():

@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from resnet_tf import training
-from resnet_tf.applications import ResidualAdapter, TransformerBlock
+from resnet_tf.applications import (
+    ResidualAdapter,
+    TransformerBlock,
+    residual_adapter,
+    transformer_block,
+)
 from resnet_tf.dynamics import ImplicitResidual
 from resnet_tf.layers import HighwayGate, Residual
 from resnet_tf.models import cifar_resnet, load_model
@@ -65,6 +70,8 @@ def _scaled_residual():
     h = Residual(alpha=0.5, beta=0.25)([h, branch])
     branch = keras.layers.Dense(6, activation="tanh")(h)
     h = Residual(survival_probability=0.8, seed=3)([h, branch])
+    branch = keras.layers.Dense(6, activation="tanh")(h)
+    h = Residual(gradient="branch")([h, branch])  # a routed join keeps its route
     model = keras.Model(inputs, _head(h))
     training.compile_model(model, steps_per_epoch=1, epochs=4)
     return model, x, y
@@ -92,6 +99,27 @@ def _adapter():
     inputs = keras.Input(x.shape[1:])
     h = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     model = keras.Model(inputs, _head(ResidualAdapter(bottleneck=2)(h)))
+    training.compile_model(model, steps_per_epoch=1, epochs=4)
+    return model, x, y
+
+
+def _adapter_block():
+    x, y = _images()
+    inputs = keras.Input(x.shape[1:])
+    h = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    model = keras.Model(inputs, _head(residual_adapter(h, bottleneck=2)))
+    training.compile_model(model, steps_per_epoch=1, epochs=4)
+    return model, x, y
+
+
+def _transformer_blocks():
+    rng = _rng(3)
+    x = rng.normal(size=(8, 5, 8)).astype("float32")
+    y = rng.integers(0, 3, 8)
+    inputs = keras.Input(x.shape[1:])
+    h = transformer_block(inputs, heads=2, norm="pre", name="block1")
+    h = transformer_block(h, heads=2, norm="post", name="block2")
+    model = keras.Model(inputs, _head(h))
     training.compile_model(model, steps_per_epoch=1, epochs=4)
     return model, x, y
 
@@ -134,6 +162,8 @@ CASES = {
     "highway": (_highway, {"HighwayGate"}),
     "implicit": (_implicit, {"ImplicitResidual"}),
     "adapter": (_adapter, {"ResidualAdapter"}),
+    "adapter_block": (_adapter_block, {"Residual"}),
+    "transformer_blocks": (_transformer_blocks, {"Residual"}),
     "transformer": (_transformer, {"TransformerBlock", "WarmupSchedule", "CoupledSGD"}),
     "paper_schedule": (_deprecated_schedule(lambda: PaperSchedule(0.05, 4, warmup_steps=1)),
                        {"PaperSchedule"}),

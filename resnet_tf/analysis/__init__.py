@@ -58,6 +58,7 @@ from .lesion import (
     lesion,
     lesion_accuracy,
     lesionable_blocks,
+    lesioned,
     predict_eagerly,
     random_lesion_accuracy,
 )
@@ -68,6 +69,7 @@ from .paths import (
     path_length_distribution,
     path_length_fraction,
     residual_blocks,
+    routed,
 )
 from .receptive_field import effective_receptive_field, input_gradient_map, rms_radius
 from .seeds import seed_spread, seed_summary, separated
@@ -84,9 +86,10 @@ __all__ = [
     "gradient_by_path_length", "highway_gate_statistics", "input_output_jacobian", "jacobian",
     "jacobian_singular_values", "jacobian_spectral_norm", "layer_costs", "layer_gradient_norms",
     "layer_lipschitz", "layer_macs", "lesion", "lesion_accuracy", "lesionable_blocks",
+    "lesioned",
     "lipschitz_bounds", "n_paths", "path_gradient", "path_length_distribution",
     "path_length_fraction", "predict_eagerly", "random_lesion_accuracy", "residual_alignment",
-    "residual_blocks", "residual_lipschitz_bound", "residual_tv_bounds", "sample",
+    "residual_blocks", "residual_lipschitz_bound", "routed", "residual_tv_bounds", "sample",
     "seed_spread", "seed_summary", "select_blocks", "separated", "shortcut_gradient_share",
     "signal_propagation", "singular_values",
     "spectral_norm", "total_variation",

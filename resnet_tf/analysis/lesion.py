@@ -4,9 +4,10 @@ Removing block :math:`l` replaces :math:`x_{l+1} = x_l + F_l(x_l)` by
 :math:`x_{l+1} = x_l`. In a residual net that deletes the paths through
 :math:`F_l` (half of all paths) but leaves the others intact, so accuracy degrades
 gently; in a plain net every path goes through every layer and the result collapses.
-The switch is :attr:`resnet_tf.layers.Residual.lesioned`, a Python attribute read at
-call time, so the model is called eagerly (``model(x, training=False)``) in batches:
-a compiled ``predict`` function would not see it change.
+A lesion is a copy of the model (:func:`lesioned`, built by
+:func:`resnet_tf.blocks.with_joins`) whose chosen joins are ``Residual(lesioned=True)``
+and return their shortcut; every other layer, and so every weight, is shared with the
+model. Copies are remembered per model, so repeated trials rebuild nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _deprecation
+from ..blocks import with_joins
 from ..layers import Residual
 from .graph import as_batch, blocks_of, select_blocks
 
@@ -36,12 +38,14 @@ def lesionable_blocks(model: keras.Model) -> list[str]:
     return _lesionable(model)
 
 
-@contextlib.contextmanager
-def lesion(model: keras.Model, blocks: str | Sequence[str]) -> Iterator[keras.Model]:
-    r"""Within the ``with`` body, the named blocks compute :math:`x_{l+1} = x_l`.
+def lesioned(model: keras.Model, blocks: str | Sequence[str]) -> keras.Model:
+    r"""A copy of ``model`` in which the named blocks compute :math:`x_{l+1} = x_l`.
 
-    Only blocks whose input and output shapes agree can be removed (a ``ValueError``
-    names the others); the flags are restored on exit, even after an exception.
+    The copy shares every weight with ``model`` (training it trains ``model``); its
+    chosen joins are :class:`~resnet_tf.layers.Residual` with ``lesioned=True``. Only
+    blocks whose input and output shapes agree can be removed (a ``ValueError`` names
+    the others). No blocks gives ``model`` itself; the same blocks again give the same
+    copy.
     """
     names = [blocks] if isinstance(blocks, str) else list(blocks)
     chosen = select_blocks(model, names)
@@ -56,15 +60,16 @@ def lesion(model: keras.Model, blocks: str | Sequence[str]) -> Iterator[keras.Mo
             f"cannot lesion {bad}: a block can only be removed when its input and output "
             f"shapes match (input, output shapes: {shapes})"
         )
-    joins = [b.join for b in chosen]
-    before = [j.lesioned for j in joins]
-    try:
-        for j in joins:
-            j.lesioned = True
-        yield model
-    finally:
-        for j, flag in zip(joins, before, strict=True):
-            j.lesioned = flag
+    return with_joins(model, {name: {"lesioned": True} for name in names})
+
+
+@contextlib.contextmanager
+def lesion(model: keras.Model, blocks: str | Sequence[str]) -> Iterator[keras.Model]:
+    r"""``with lesion(model, blocks) as m:`` ``m`` is :func:`lesioned` ``(model, blocks)``.
+
+    ``model`` itself is not changed: use the model the ``with`` statement gives.
+    """
+    yield lesioned(model, blocks)
 
 
 def predict_eagerly(model: keras.Model, x, batch_size: int = 256) -> np.ndarray:
@@ -96,7 +101,7 @@ def accuracy(y_true, y_pred) -> float:
 def evaluate(
     model: keras.Model, x, y, metric: Callable = accuracy, batch_size: int = 256
 ) -> float:
-    """``metric(y, model(x))`` with the model called eagerly in batches (sees lesions)."""
+    """``metric(y, model(x))`` with the model called eagerly in batches."""
     return float(metric(y, predict_eagerly(model, x, batch_size)))
 
 
@@ -119,11 +124,11 @@ def lesion_accuracy(
     base = evaluate(model, x, y, metric, batch_size)
     rows = [{"block": "none", "index": 0, "accuracy": base}]
     for name in names:
-        with lesion(model, [name]):
-            rows.append(
-                {"block": name, "index": order[name],
-                 "accuracy": evaluate(model, x, y, metric, batch_size)}
-            )
+        copy = lesioned(model, [name])
+        rows.append(
+            {"block": name, "index": order[name],
+             "accuracy": evaluate(copy, x, y, metric, batch_size)}
+        )
     frame = pd.DataFrame(rows)
     frame["drop"] = base - frame["accuracy"]
     return frame
@@ -154,7 +159,6 @@ def random_lesion_accuracy(
             raise ValueError(f"cannot remove {k} blocks: only {len(pool)} can be lesioned")
         for trial in range(trials if 0 < k < len(pool) else 1):
             chosen = [str(n) for n in rng.choice(pool, size=k, replace=False)] if k else []
-            with lesion(model, chosen):
-                value = evaluate(model, x, y, metric, batch_size)
+            value = evaluate(lesioned(model, chosen), x, y, metric, batch_size)
             rows.append({"k": k, "trial": trial, "blocks": tuple(chosen), "accuracy": value})
     return pd.DataFrame(rows)

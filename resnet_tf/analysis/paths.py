@@ -12,7 +12,6 @@ crosses the branches in :math:`S` and the shortcuts elsewhere.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Sequence
 
 import keras
@@ -22,7 +21,7 @@ import tensorflow as tf
 from scipy import stats
 
 from .. import _deprecation
-from ..blocks import blocks_of, map_joins
+from ..blocks import blocks_of, with_joins
 from ..layers import Residual
 from .graph import as_batch, resolve_loss
 
@@ -52,36 +51,20 @@ def path_length_fraction(n_blocks: int, low: int, high: int) -> float:
     return float(dist.cdf(high) - dist.cdf(low - 1))
 
 
-class _RoutedResidual(Residual):
-    """A Residual whose backward pass can be restricted to one of its two inputs."""
-
-    route = "both"
-
-    def call(self, inputs, training=None):
-        shortcut, branch = inputs
-        if self.route == "branch":
-            shortcut = tf.stop_gradient(shortcut)
-        elif self.route == "skip":
-            branch = tf.stop_gradient(branch)
-        return super().call([shortcut, branch], training=training)
-
-
-_ROUTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _routed_model(model: keras.Model) -> tuple[keras.Model, dict[str, _RoutedResidual]]:
-    """A twin of ``model`` sharing its weights, with routable joins (cached per model)."""
-    if model not in _ROUTED:
-
-        def routable(block):
-            if isinstance(block.join, Residual):
-                return _RoutedResidual.from_config(block.join.get_config())
-            return None
-
-        twin = map_joins(model, routable)
-        joins = {la.block: la for la in twin.layers if isinstance(la, _RoutedResidual)}
-        _ROUTED[model] = (twin, joins)
-    return _ROUTED[model]
+def routed(model: keras.Model, through: Iterable[str]) -> keras.Model:
+    r"""A copy of ``model`` (same weights, same outputs) whose backward pass follows only
+    the paths with branch set ``through``: the joins of those blocks pass the gradient
+    through the branch alone, every other residual join through the shortcut alone
+    (:class:`~resnet_tf.layers.Residual` ``gradient="branch"`` / ``"shortcut"``, set by
+    :func:`resnet_tf.blocks.with_joins`, which remembers the copy)."""
+    names = _residual_names(model)
+    through = set(through)
+    unknown = through - set(names)
+    if unknown:
+        raise ValueError(f"unknown residual blocks {sorted(unknown)}; blocks are {names}")
+    return with_joins(
+        model, {n: {"gradient": "branch" if n in through else "shortcut"} for n in names}
+    )
 
 
 def _residual_names(model: keras.Model) -> list[str]:
@@ -106,24 +89,13 @@ def path_gradient(
     :math:`g_S = \partial L/\partial x` restricted to paths with branch set :math:`S`.
     Summed over all subsets :math:`S` this is the full input gradient.
     """
-    twin, joins = _routed_model(model)
-    names = _residual_names(model)
-    through = set(through)
-    unknown = through - set(names)
-    if unknown:
-        raise ValueError(f"unknown residual blocks {sorted(unknown)}; blocks are {names}")
-    for name in names:
-        joins[name].route = "branch" if name in through else "skip"
+    twin = routed(model, through)
     loss_fn = resolve_loss(model, y, loss)
     x = as_batch(x)
-    try:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = tf.reduce_mean(loss_fn(y, twin(x, training=False)))
-        grad = tape.gradient(value, x, unconnected_gradients="zero")
-    finally:
-        for join in joins.values():
-            join.route = "both"
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = tf.reduce_mean(loss_fn(y, twin(x, training=False)))
+    grad = tape.gradient(value, x, unconnected_gradients="zero")
     return np.asarray(grad)
 
 

@@ -7,8 +7,16 @@ Modules, by what they hold:
 - :mod:`.transformer`  Pre-LN and Post-LN Transformer encoder blocks
 """
 
-from .adapters import ResidualAdapter
+from .adapters import ResidualAdapter, residual_adapter
 from .denoising import conv_denoiser
-from .transformer import TransformerBlock, transformer_stack
+from .transformer import (
+    TransformerBlock,
+    transformer_block,
+    transformer_layer,
+    transformer_stack,
+)
 
-__all__ = ["ResidualAdapter", "TransformerBlock", "conv_denoiser", "transformer_stack"]
+__all__ = [
+    "ResidualAdapter", "TransformerBlock", "conv_denoiser", "residual_adapter",
+    "transformer_block", "transformer_layer", "transformer_stack",
+]

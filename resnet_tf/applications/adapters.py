@@ -9,18 +9,27 @@ with :math:`U` initialised to zero, so that the network with the adapter compute
 exactly what it computed before (Rebuffi et al. 2017; Houlsby et al. 2019). Training only
 the adapter (and a new head) leaves the original weights, and hence the original task,
 untouched; the adapter itself is :math:`2dr + d + r` parameters.
+
+:func:`residual_adapter` inserts one into a functional graph as a residual block of its
+own (a :class:`~resnet_tf.layers.Residual` join), so :func:`resnet_tf.blocks.blocks_of`
+and the instruments see it, and :func:`resnet_tf.analysis.lesioned` switches it off. The
+layer :class:`ResidualAdapter` is deprecated.
 """
 
 from __future__ import annotations
 
 import keras
 
+from .. import _deprecation
+from ..layers import Residual
+
 _PACKAGE = "resnet_tf"
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ResidualAdapter(keras.layers.Layer):
-    r"""Bottleneck residual adapter :math:`y = x + s\,(U\phi(Dx + b_D) + b_U)`.
+    r"""Deprecated (use :func:`residual_adapter`): bottleneck residual adapter
+    :math:`y = x + s\,(U\phi(Dx + b_D) + b_U)` as one layer. Kept so saved models load.
 
     Args:
         bottleneck: the rank :math:`r` of the correction.
@@ -39,6 +48,7 @@ class ResidualAdapter(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        _deprecation.warn("applications.ResidualAdapter", "applications.residual_adapter")
         if not isinstance(bottleneck, int) or bottleneck < 1:
             raise ValueError(f"bottleneck must be a positive integer; got {bottleneck!r}")
         self.bottleneck = bottleneck
@@ -79,3 +89,23 @@ class ResidualAdapter(keras.layers.Layer):
             "scale": self.scale,
             "enabled": self.enabled,
         }
+
+
+def residual_adapter(
+    x,
+    bottleneck: int = 8,
+    activation: str = "relu",
+    scale: float = 1.0,
+    name: str = "adapter",
+):
+    r"""Add the adapter :math:`y = x + s\,(U\phi(Dx + b_D) + b_U)` after ``x``, as the block
+    ``name``: ``{name}_1_dense`` is :math:`D` (with :math:`\phi`), ``{name}_2_dense`` is
+    :math:`U` (zero kernel, so the block starts as the identity) and ``{name}_add`` the
+    :class:`~resnet_tf.layers.Residual` join with ``alpha = s``. Returns :math:`y`.
+    """
+    if not isinstance(bottleneck, int) or bottleneck < 1:
+        raise ValueError(f"bottleneck must be a positive integer; got {bottleneck!r}")
+    h = keras.layers.Dense(bottleneck, activation=activation, name=f"{name}_1_dense")(x)
+    h = keras.layers.Dense(x.shape[-1], kernel_initializer="zeros", name=f"{name}_2_dense")(h)
+    # A fixed seed: the join draws nothing, and so leaves the global random stream alone.
+    return Residual(alpha=scale, seed=0, block=name, name=f"{name}_add")([x, h])

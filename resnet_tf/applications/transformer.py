@@ -8,6 +8,12 @@ the residual sum.
 - Pre-LN (Xiong et al. 2020): :math:`u = x + \mathrm{MHA}(\mathrm{LN}(x))`,
   :math:`y = u + \mathrm{FFN}(\mathrm{LN}(u))`. The shortcut is a clean identity and the
   block Jacobian is :math:`I + J_F`, as in a pre-activation ResNet (He et al. 2016).
+
+:func:`transformer_block` adds one encoder layer to a functional graph as *two* residual
+blocks, ``{name}_attn`` and ``{name}_mlp``, each closed by a
+:class:`~resnet_tf.layers.Residual` join, so :func:`resnet_tf.blocks.blocks_of`, the
+lesions and the path instruments see them. The monolithic :class:`TransformerBlock`
+layer is deprecated.
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .. import _deprecation
+from ..blocks import select_blocks
+from ..layers import Residual
+
 _PACKAGE = "resnet_tf"
 NORMS = ("pre", "post")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class TransformerBlock(keras.layers.Layer):
-    r"""One encoder block: multi-head self-attention and a two-layer MLP, each with a
-    residual connection, normalised Pre-LN or Post-LN (see the module docstring).
+    r"""Deprecated (use :func:`transformer_block`): one encoder block, multi-head
+    self-attention and a two-layer MLP, each with a residual connection, normalised
+    Pre-LN or Post-LN (see the module docstring). Kept so saved models still load.
 
     Args:
         heads: attention heads; the key dimension is ``d_model // heads``.
@@ -40,6 +51,7 @@ class TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        _deprecation.warn("applications.TransformerBlock", "applications.transformer_block")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; allowed: 'pre' or 'post'")
         if not isinstance(heads, int) or heads < 1:
@@ -96,6 +108,77 @@ class TransformerBlock(keras.layers.Layer):
         }
 
 
+def _check(norm: str, heads: int, d_model: int) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; allowed: 'pre' or 'post'")
+    if not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"heads must be a positive integer; got {heads!r}")
+    if d_model % heads:
+        raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+
+
+def _dropped(h, dropout: float, name: str):
+    return layers.Dropout(dropout, name=name)(h) if dropout > 0 else h
+
+
+def transformer_block(
+    x,
+    heads: int = 4,
+    ffn_dim: int | None = None,
+    norm: str = "pre",
+    dropout: float = 0.0,
+    name: str = "block",
+):
+    r"""One encoder layer on ``x`` of shape ``(tokens, d_model)``, as two residual blocks.
+
+    Pre-LN: :math:`u = x + \mathrm{MHA}(\mathrm{LN}(x))`,
+    :math:`y = u + \mathrm{FFN}(\mathrm{LN}(u))`; the joins are ``{name}_attn_out`` and
+    ``{name}_mlp_out``. Post-LN: :math:`u = \mathrm{LN}(x + \mathrm{MHA}(x))`,
+    :math:`y = \mathrm{LN}(u + \mathrm{FFN}(u))`; the joins are ``{name}_attn_add`` and
+    ``{name}_mlp_add``, each followed by its normalisation ``{name}_attn_out`` /
+    ``{name}_mlp_out``. :math:`\mathrm{FFN}(h) = W_2\,\mathrm{relu}(W_1 h + b_1) + b_2`
+    with ``ffn_dim`` hidden units (default ``4 d_model``); the key dimension is
+    ``d_model // heads``; ``dropout`` acts on both branches. The layers are named
+    ``{name}_attn_norm``, ``{name}_attn_mha``, ``{name}_mlp_norm``, ``{name}_mlp_1_dense``
+    and ``{name}_mlp_2_dense`` (the Post-LN norms are the ``_out`` layers).
+    """
+    d_model = int(x.shape[-1])
+    _check(norm, heads, d_model)
+    ffn = ffn_dim or 4 * d_model
+    blocks = (f"{name}_attn", f"{name}_mlp")
+
+    def attention(h):
+        mha = layers.MultiHeadAttention(
+            heads, d_model // heads, dropout=dropout, name=f"{blocks[0]}_mha"
+        )
+        return _dropped(mha(h, h), dropout, f"{blocks[0]}_drop")
+
+    def mlp(h):
+        h = layers.Dense(ffn, activation="relu", name=f"{blocks[1]}_1_dense")(h)
+        h = layers.Dense(d_model, name=f"{blocks[1]}_2_dense")(h)
+        return _dropped(h, dropout, f"{blocks[1]}_drop")
+
+    # The joins draw no random numbers (no stochastic depth); a fixed seed keeps them from
+    # taking one from the global stream, so a seeded stack starts from the same weights
+    # as the former TransformerBlock layers did.
+    for block, branch in zip(blocks, (attention, mlp), strict=True):
+        if norm == "pre":
+            h = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_norm")(x)
+            x = Residual(seed=0, block=block, name=f"{block}_out")([x, branch(h)])
+        else:
+            x = Residual(seed=0, block=block, name=f"{block}_add")([x, branch(x)])
+            x = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_out")(x)
+    return x
+
+
+def transformer_layer(model: keras.Model, name: str) -> keras.Model:
+    """The encoder layer ``name`` of a model built with :func:`transformer_block`, as a
+    model of its own (from ``{name}_attn``'s input to ``{name}_mlp``'s output) sharing
+    the layers and weights of ``model``."""
+    attn, mlp = select_blocks(model, [f"{name}_attn", f"{name}_mlp"])
+    return keras.Model(attn.input, mlp.output, name=f"{model.name}_{name}")
+
+
 def transformer_stack(
     depth: int,
     seq_len: int = 8,
@@ -104,13 +187,17 @@ def transformer_stack(
     norm: str = "pre",
     ffn_dim: int | None = None,
     final_norm: bool | None = None,
+    dropout: float = 0.0,
     name: str | None = None,
 ) -> keras.Model:
-    r"""``depth`` :class:`TransformerBlock` s on inputs of shape ``(seq_len, d_model)``.
+    r"""``depth`` encoder layers (:func:`transformer_block`) on inputs of shape
+    ``(seq_len, d_model)``.
 
-    Blocks are named ``block1 .. block{depth}``. ``final_norm`` (default: for Pre-LN
-    only) adds the closing layer normalisation a Pre-LN stack needs, since its residual
-    stream is never normalised otherwise.
+    Layers are named ``block1 .. block{depth}``, each the two residual blocks
+    ``block{i}_attn`` and ``block{i}_mlp`` (:func:`transformer_layer` gives one layer as
+    a model). ``final_norm`` (default: for Pre-LN only) adds the closing layer
+    normalisation a Pre-LN stack needs, since its residual stream is never normalised
+    otherwise.
     """
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a positive integer; got {depth!r}")
@@ -119,7 +206,7 @@ def transformer_stack(
     inputs = keras.Input(shape=(seq_len, d_model), name="tokens")
     x = inputs
     for i in range(1, depth + 1):
-        x = TransformerBlock(heads, ffn_dim, norm, name=f"block{i}")(x)
+        x = transformer_block(x, heads, ffn_dim, norm, dropout, name=f"block{i}")
     if final_norm:
         x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     return keras.Model(inputs, x, name=name or f"{norm}_ln_transformer{depth}")
