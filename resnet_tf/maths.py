@@ -14,6 +14,7 @@ TensorFlow re-export these functions where they belong:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -290,3 +291,25 @@ def bottleneck_block_cost(
     """
     params = c_in * c_mid + 9 * c_mid * c_mid + c_mid * c_out
     return {"params": params, "macs": _out(height, stride) * _out(width, stride) * params}
+
+
+# Paths through a stack of residual blocks ----------------------------------------------
+def n_paths(n_blocks: int) -> int:
+    r"""Input-output paths through ``n_blocks`` residual blocks: each block is taken through
+    its branch or skipped, so :math:`2^n` paths (:math:`2^{n-1}` of them use a given block)."""
+    if int(n_blocks) < 0:
+        raise ValueError(f"n_blocks must be >= 0; got {n_blocks}")
+    return 2 ** int(n_blocks)
+
+
+def path_length_fraction(n_blocks: int, low: int, high: int) -> float:
+    r"""Share of the :math:`2^n` paths that use between ``low`` and ``high`` branches:
+
+    .. math:: P(\mathrm{low} \le K \le \mathrm{high}) = 2^{-n}\sum_{k=\mathrm{low}}^{\mathrm{high}}
+              \binom{n}{k}, \qquad K \sim \mathrm{Binomial}(n, 1/2),
+
+    counted exactly with integer binomials (empty ranges give 0).
+    """
+    n = int(n_blocks)
+    paths = sum(math.comb(n, k) for k in range(max(int(low), 0), min(int(high), n) + 1))
+    return paths / n_paths(n)

@@ -90,3 +90,14 @@ def test_routed_copy_keeps_the_forward_pass_and_shares_weights():
     routes = {la.block: la.gradient for la in twin.layers if isinstance(la, Residual)}
     assert routes == {"block1": "shortcut", "block2": "branch", "block3": "shortcut"}
     assert all(la.gradient == "both" for la in model.layers if isinstance(la, Residual))
+
+
+def test_path_counts_are_exact_and_shared_with_the_problem_bank():
+    from resnet_tf import maths
+
+    assert maths.n_paths(0) == 1 and maths.n_paths(10) // 2 == 512
+    assert maths.path_length_fraction(4, 0, 1) == 5 / 16  # 1 + 4 of 16 paths
+    assert maths.path_length_fraction(4, 3, 2) == 0.0 and maths.path_length_fraction(4, -3, 9) == 1
+    assert n_paths is maths.n_paths and path_length_fraction is maths.path_length_fraction
+    with pytest.raises(ValueError, match="n_blocks must be >= 0"):
+        maths.n_paths(-1)

@@ -23,12 +23,9 @@ from scipy import stats
 from .. import _deprecation
 from ..blocks import blocks_of, with_joins
 from ..layers import Residual
+from ..maths import n_paths as n_paths  # the counts live in maths (TensorFlow-free)
+from ..maths import path_length_fraction as path_length_fraction
 from .graph import as_batch, resolve_loss
-
-
-def n_paths(n_blocks: int) -> int:
-    r"""Number of input-output paths through ``n_blocks`` residual blocks, :math:`2^n`."""
-    return 2 ** int(n_blocks)
 
 
 def path_length_distribution(n_blocks: int) -> pd.DataFrame:
@@ -42,13 +39,6 @@ def path_length_distribution(n_blocks: int) -> pd.DataFrame:
             "fraction": stats.binom.pmf(k, n_blocks, 0.5),
         }
     )
-
-
-def path_length_fraction(n_blocks: int, low: int, high: int) -> float:
-    r"""Share of the :math:`2^n` paths whose length lies in ``[low, high]``:
-    :math:`P(low \le K \le high)`, :math:`K \sim \mathrm{Binomial}(n, 1/2)`."""
-    dist = stats.binom(n_blocks, 0.5)
-    return float(dist.cdf(high) - dist.cdf(low - 1))
 
 
 def routed(model: keras.Model, through: Iterable[str]) -> keras.Model:

@@ -7,11 +7,16 @@ how each block lines up with the negative functional gradient), 3169730 (droppin
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ...maths import cosine_similarity, residual_lipschitz_bound, total_variation, tv_bounds
+from ...maths import (
+    cosine_similarity,
+    n_paths,
+    path_length_fraction,
+    residual_lipschitz_bound,
+    total_variation,
+    tv_bounds,
+)
 from ..checkers import (
     AnswerTypeError,
     Expression,
@@ -188,7 +193,7 @@ register(Problem(
                                       joint(uniform(0, 2), uniform(0, 1), integer(0, 20)),
                                       ("a", "r", "m")),
              prompt="bound on ||x_L - x_L'|| (a = ||F_k(x_k)||, m blocks after k)"),
-        Part("paths_removed", Number(lambda p: 2 ** (p["blocks"] - 1), integer=True, rtol=0),
+        Part("paths_removed", Number(lambda p: n_paths(p["blocks"]) // 2, integer=True, rtol=0),
              prompt="of the 2^n paths of your n-block net, how many go through your block k?"),
         Part("changes_and_bounds", Property([_within_bounds], convert=_change_bound_pairs,
                                             description="every measured change is within its "
@@ -230,9 +235,7 @@ register(Problem(
         Part("mean_length", Expression(lambda n: n / 2, lambda rng: (int(rng.integers(1, 200)),),
                                        ("n",)),
              prompt="mean path length (branches used) through n blocks, a formula in n"),
-        Part("short_fraction", Number(lambda p: sum(math.comb(p["blocks"], k)
-                                                    for k in range(p["at_most"] + 1))
-                                      / 2 ** p["blocks"],
+        Part("short_fraction", Number(lambda p: path_length_fraction(p["blocks"], 0, p["at_most"]),
                                       rtol=1e-6, hint="Count paths by the number of branches "
                                                       "they use."),
              prompt="fraction of the 2^n paths of your n-block net that use at most m "
