@@ -170,7 +170,7 @@ def test_fit_takes_an_optimizer_and_a_loss():
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="my_loss")
     history = training.fit(model, (x, y), epochs=1, batch_size=32, verbose=0,
                            optimizer=adam, loss=xent)
-    assert model.optimizer is adam and int(adam.iterations) == len(x) // 32
+    assert model.optimizer is adam and int(adam.iterations.numpy()) == len(x) // 32
     assert model.loss is xent and len(history.history["loss"]) == 1
     default = models.mlp(1, width=4, output_dim=2)
     training.fit(default, (x, y), epochs=1, batch_size=32, verbose=0)
