@@ -118,18 +118,6 @@ print(f"digits: {x_train.shape[0]} training and {x_test.shape[0]} test images "
 XENT = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def seed_range(values):
-    """The spread of a set of seeds: max - min."""
-    return float(np.max(values) - np.min(values))
-
-
-def seed_errorbar(ax, grouped, **kwargs):
-    """Plot the mean over seeds with a bar from the smallest to the largest seed."""
-    low, mid, high = grouped.min(), grouped.mean(), grouped.max()
-    return ax.errorbar(mid.index, mid, yerr=[mid - low, high - mid], marker="o", capsize=3,
-                       **kwargs)
-
-
 def classifier(depth, residual, width=WIDTH, inputs=64, classes=10, **kwargs):
     """A residual or plain MLP of `depth` two-layer blocks (logits out), seeded."""
     seed_everything(0)
@@ -137,11 +125,13 @@ def classifier(depth, residual, width=WIDTH, inputs=64, classes=10, **kwargs):
                branch_layers=2, kernel_initializer="glorot_uniform", **kwargs)
 
 
-def train(model, x, y, epochs, lr=1e-3, validation=None, batch_size=64):
-    """Adam on cross-entropy through the package's `fit` (full batches, seeded)."""
-    model.compile(keras.optimizers.Adam(lr), XENT, metrics=["accuracy"])
-    return training.fit(model, (x, y), validation=validation, epochs=epochs,
-                        batch_size=batch_size, compile=False, verbose=0)
+def adam(lr: float = 1e-3) -> dict:
+    """The chapter's recipe for `training.fit`: Adam on cross-entropy, batches of 64.
+
+    `fit` seeds only the batch order it draws; the chapter also resets the global seed to
+    0 right before every training, so all of them see the batches in the same order.
+    """
+    return dict(optimizer=keras.optimizers.Adam(lr), loss=XENT, batch_size=64, verbose=0)
 
 
 # %% [markdown]
@@ -160,7 +150,9 @@ def train(model, x, y, epochs, lr=1e-3, validation=None, batch_size=64):
 nets, histories = {}, {}
 for kind in ("residual", "plain"):
     nets[kind] = classifier(DEPTH, residual=kind == "residual", name=kind)
-    histories[kind] = train(nets[kind], x_train, y_train, EPOCHS, validation=(x_test, y_test))
+    seed_everything(0)
+    histories[kind] = training.fit(nets[kind], (x_train, y_train), validation=(x_test, y_test),
+                                   epochs=EPOCHS, **adam())
 test_acc = {k: analysis.evaluate(m, x_test, y_test) for k, m in nets.items()}
 print({k: round(v, 3) for k, v in test_acc.items()})
 assert_distinct_kernels(nets.values())   # every layer drew its own initial weights
@@ -256,7 +248,8 @@ for seed in ROB_SEEDS:
     for kind in ("plain", "residual", "Lipschitz residual"):
         net = robustness_net(kind, seed)
         assert_distinct_kernels(net)
-        train(net, x_train, y_train, ROB_EPOCHS)
+        seed_everything(0)
+        training.fit(net, (x_train, y_train), epochs=ROB_EPOCHS, **adam())
         row = {"kind": kind, "seed": seed,
                "‖J‖₂": float(logit_jacobian_norms(net, x_test[:100])["spectral"].mean())}
         for eps in PGD_EPSILONS:
@@ -266,7 +259,7 @@ for seed in ROB_SEEDS:
             lipschitz_nets.append(net)
 robust = pd.DataFrame(rows)
 robust_summary = robust.drop(columns="seed").groupby("kind", sort=False).agg(
-    ["mean", seed_range]).rename(columns={"seed_range": "range"}, level=1)
+    ["mean", analysis.seed_spread]).rename(columns={"seed_spread": "range"}, level=1)
 print(robust_summary.to_string(float_format=lambda v: f"{v:.3f}"))
 
 # %%
@@ -275,7 +268,7 @@ colors = {"plain": plots.PALETTE["plain"], "residual": plots.PALETTE["residual"]
           "Lipschitz residual": "#2ca02c"}
 for kind, frame in robust.groupby("kind", sort=False):
     by_eps = frame[PGD_EPSILONS].melt(var_name="eps").groupby("eps")["value"]
-    seed_errorbar(axes[0], by_eps, label=kind, color=colors[kind])
+    plots.plot_seed_errorbar(ax=axes[0], grouped=by_eps, label=kind, color=colors[kind])
 axes[0].set(xlabel="PGD budget ε (standardised pixel units)", ylabel="test accuracy",
             title="PGD-10 on the digit classifiers (mean and range, 3 seeds)")
 axes[0].legend()
@@ -464,6 +457,7 @@ def train_stage(model, names, stage, removed, track=None):
             alignment.append(float(analysis.residual_alignment(
                 previous, probe_x, probe_y, blocks=[names[track - 1]], loss=XENT)["cosine"].iloc[0]))
         if epoch < STAGE_EPOCHS:
+            seed_everything(0)
             training.fit(net, (x_train, y_train), epochs=1, batch_size=64, compile=False,
                          verbose=0)
     logits = analysis.predict_eagerly(net, x_train)
@@ -496,11 +490,11 @@ for seed in BOOST_SEEDS:
 boosting = pd.DataFrame(rows)
 alignment = pd.DataFrame(align_rows)
 boost_summary = boosting.groupby(["stage", "arm"])[
-    ["loss", "gain", "gain_hard", "gain_easy", "hard_share"]].agg(["mean", seed_range]).rename(
-    columns={"seed_range": "range"}, level=1)
+    ["loss", "gain", "gain_hard", "gain_easy", "hard_share"]].agg(["mean", analysis.seed_spread]).rename(
+    columns={"seed_spread": "range"}, level=1)
 align_table = alignment.pivot_table(index="stage", columns="epoch", values="cosine",
-                                    aggfunc=["mean", seed_range]).rename(
-    columns={"seed_range": "range"}, level=0)
+                                    aggfunc=["mean", analysis.seed_spread]).rename(
+    columns={"seed_spread": "range"}, level=0)
 print(boost_summary.to_string(float_format=lambda v: f"{v:.3f}"))
 print("cos(F_l(x_l), −∂L/∂x_l) during stage l, by epoch (mean and range over seeds):")
 print(align_table.to_string(float_format=lambda v: f"{v:.3f}"))
@@ -508,7 +502,7 @@ print(align_table.to_string(float_format=lambda v: f"{v:.3f}"))
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for k, frame in alignment.groupby("stage"):
-    seed_errorbar(axes[0], frame.groupby("epoch")["cosine"], label=f"block {k}")
+    plots.plot_seed_errorbar(ax=axes[0], grouped=frame.groupby("epoch")["cosine"], label=f"block {k}")
 axes[0].axhline(0, color="0.4", lw=1)
 axes[0].set(xlabel="epoch of its stage", ylabel="cos(F_l(x_l), −∂L/∂x_l)",
             title="Alignment of the new block with the functional gradient")
@@ -523,7 +517,7 @@ axes[1].set(xlabel="stage", ylabel="mean loss reduction (training set)",
 axes[1].legend(fontsize="small")
 plt.show()
 by_arm = {arm: frame.groupby("stage")[["gain", "gain_hard", "gain_easy", "hard_share"]].agg(
-    ["mean", seed_range]).rename(columns={"seed_range": "range"}, level=1)
+    ["mean", analysis.seed_spread]).rename(columns={"seed_spread": "range"}, level=1)
           for arm, frame in boosting.groupby("arm")}
 new, ctrl = by_arm["new block"], by_arm["control: previous stage longer"]
 final_cos = align_table["mean"][STAGE_EPOCHS]
@@ -677,7 +671,8 @@ def with_stochastic_depth(block, p_last=0.5):
 seed_everything(0)
 sd_net = blocks.map_joins(classifier(DEPTH, residual=True), with_stochastic_depth)
 assert_distinct_kernels(sd_net)
-sd_history = train(sd_net, x_train, y_train, EPOCHS)
+seed_everything(0)
+sd_history = training.fit(sd_net, (x_train, y_train), epochs=EPOCHS, **adam())
 sd_lesion = analysis.random_lesion_accuracy(sd_net, x_test, y_test, ks=ks, trials=5)
 print("test accuracy with stochastic depth:", round(analysis.evaluate(sd_net, x_test, y_test), 3))
 
@@ -731,7 +726,8 @@ body = mlp(4, width=WIDTH, input_dim=64, output_dim=WIDTH, residual=True, branch
 head_a = keras.layers.Dense(5, name="head_a")
 model_a = keras.Model(features, head_a(body(features)))
 assert_distinct_kernels(model_a)
-train(model_a, *task_a[0], CL_EPOCHS)
+seed_everything(0)
+training.fit(model_a, task_a[0], epochs=CL_EPOCHS, **adam())
 acc_a_before = analysis.evaluate(model_a, *task_a[1])
 start = [w.copy() for w in model_a.get_weights()]
 
@@ -753,7 +749,8 @@ for method in ("fine-tuning", "adapter"):
     body.trainable = head_a.trainable = method == "fine-tuning"
     eval_a, model_b = build_b(adapter)
     trained = sum(int(np.prod(v.shape)) for v in model_b.trainable_weights)
-    train(model_b, *task_b[0], CL_EPOCHS, lr=3e-3)
+    seed_everything(0)
+    training.fit(model_b, task_b[0], epochs=CL_EPOCHS, **adam(3e-3))
     results[method] = {"trained parameters": trained,
                        "task B accuracy": analysis.evaluate(model_b, *task_b[1]),
                        "task A accuracy after B": analysis.evaluate(eval_a, *task_a[1])}
@@ -1328,6 +1325,7 @@ for seed in DN_SEEDS:
         assert_distinct_kernels(model)
         model.compile(keras.optimizers.Adam(1e-3), "mse")
         start = float(model.evaluate(noisy_test, img_test, verbose=0))
+        seed_everything(0)
         history = training.fit(model, (noisy_train, img_train), validation=(noisy_test, img_test),
                                epochs=DN_EPOCHS, batch_size=32, compile=False, verbose=0)
         dn_rows += [{"seed": seed, "kind": kind, "epoch": e, "test MSE": v}
@@ -1336,14 +1334,14 @@ for seed in DN_SEEDS:
     assert all(np.array_equal(a, b) for a, b in zip(*initial.values(), strict=True))  # same g
 dn = pd.DataFrame(dn_rows)
 dn_table = dn.pivot_table(index="epoch", columns="kind", values="test MSE",
-                          aggfunc=["mean", seed_range]).rename(columns={"seed_range": "range"}, level=0)
+                          aggfunc=["mean", analysis.seed_spread]).rename(columns={"seed_spread": "range"}, level=0)
 print(f"noise level: test MSE of the noisy images {noise_mse:.4f} (σ² = {SIGMA**2:.2f})")
 print(dn_table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for kind, frame in dn.groupby("kind"):
-    seed_errorbar(axes[0], frame.groupby("epoch")["test MSE"], label=kind,
+    plots.plot_seed_errorbar(ax=axes[0], grouped=frame.groupby("epoch")["test MSE"], label=kind,
                   color=plots.PALETTE.get(kind, "C2"))
 axes[0].axhline(SIGMA**2, color="0.4", ls="--", lw=1, label="noise level σ²")
 axes[0].set(yscale="log", xlabel="epoch", ylabel="test MSE",
@@ -1455,7 +1453,7 @@ print(jac_summary.unstack("norm").iloc[[0, 1, 3, 5, 8, 11]].to_string(
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for i, (norm, frame) in enumerate(block_jac.groupby("norm")):
     for column, ax in zip(("median σ", "σ_max"), axes, strict=True):
-        seed_errorbar(ax, frame.groupby("block")[column], label=norm, color=f"C{i}")
+        plots.plot_seed_errorbar(ax=ax, grouped=frame.groupby("block")[column], label=norm, color=f"C{i}")
 for ax, what in zip(axes, ("median singular value", "largest singular value"), strict=True):
     ax.axhline(1, color="0.4", ls="--", lw=1)
     ax.set(xlabel="block", ylabel=what, title=f"∂x_(l+1)/∂x_l at initialisation: {what}")
@@ -1644,7 +1642,7 @@ final_loss = warm[warm["step"] >= WU_STEPS - 20].groupby(["schedule", "seed"])["
 print(f"chance level ln {WU_VOCAB} = {np.log(WU_VOCAB):.3f}")
 print("training loss over the last 20 steps:")
 print(final_loss.unstack("seed").assign(mean=final_loss.groupby("schedule").mean(),
-                                        range=final_loss.groupby("schedule").agg(seed_range)
+                                        range=final_loss.groupby("schedule").agg(analysis.seed_spread)
                                         ).round(3).to_string())
 
 # %%
@@ -1662,7 +1660,7 @@ axes[1].set(xlabel="step", ylabel="global gradient norm", yscale="log",
             title="Gradient norm during training")
 axes[0].legend()
 plt.show()
-by_schedule = final_loss.groupby("schedule").agg(["mean", seed_range])
+by_schedule = final_loss.groupby("schedule").agg(["mean", analysis.seed_spread])
 cold, warmed = by_schedule.loc["no warm-up"], by_schedule.loc[f"warm-up {WU_WARMUP} steps"]
 assert cold["mean"] > warmed["mean"]      # lower on average; the rest is an observation (text)
 
