@@ -412,8 +412,26 @@ def map_joins(
 
 def rejoin(join: keras.layers.Layer, **changes) -> keras.layers.Layer:
     """A new join like ``join`` with some options changed: ``type(join)`` built from
-    ``{**join.get_config(), **changes}`` (same name, same block, no weights shared)."""
-    return type(join).from_config({**join.get_config(), **changes})
+    ``{**join.get_config(), **changes}`` (same name, same block).
+
+    Only :class:`~resnet_tf.layers.Residual` joins can be rewritten: they hold no weights,
+    so the rewritten model computes with exactly the weights of the original. A join
+    with weights of its own (a :class:`~resnet_tf.layers.HighwayGate`) would come back
+    untrained, so it raises ``ValueError``, as does an option the join does not have.
+    """
+    if not isinstance(join, Residual):
+        raise ValueError(
+            f"{join.name} is a {type(join).__name__}; only Residual joins can be rewritten "
+            "(a rebuilt join with weights of its own would lose them)"
+        )
+    config = join.get_config()
+    unknown = sorted(set(changes) - set(config))
+    if unknown:
+        raise ValueError(
+            f"unknown join option(s) {unknown} for {join.name}; allowed: "
+            f"{sorted(k for k in config if k not in ('name', 'trainable', 'dtype'))}"
+        )
+    return type(join).from_config({**config, **changes})
 
 
 _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -434,12 +452,18 @@ def with_joins(
     """
     if not changes:
         return model
-    key = frozenset((name, frozenset(options.items())) for name, options in changes.items())
+    select_blocks(model, list(changes))
+    joins = {b.name: b.join for b in blocks_of(model)}
+    # The key holds the current configuration of every join rewritten, so a join whose
+    # options changed since a copy was made gets a new copy.
+    key = frozenset(
+        (name, frozenset(options.items()), repr(sorted(joins[name].get_config().items())))
+        for name, options in changes.items()
+    )
     kept = _COPIES.setdefault(model, OrderedDict())
     if key in kept:
         kept.move_to_end(key)
         return kept[key]
-    select_blocks(model, list(changes))
 
     def fn(block):
         options = changes.get(block.name)

@@ -169,6 +169,15 @@ class ZeroPadShortcut(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
+def join_seed(block: str) -> int:
+    r"""A fixed seed for the join of ``block``: :math:`\mathrm{crc32}(\text{block}) \bmod 2^{31}`.
+
+    Distinct blocks get distinct random streams (stochastic depth drops each block on
+    its own), and building the join takes nothing from the global random stream.
+    """
+    return zlib.crc32(block.encode()) % 2**31
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Residual(keras.layers.Layer):
     r"""Join a shortcut ``x`` and a residual branch ``F(x)``.
@@ -185,8 +194,9 @@ class Residual(keras.layers.Layer):
       :mod:`resnet_tf.blocks` set it); by default the layer name without a
       trailing ``_add`` / ``_out``.
 
-    - ``lesioned=True`` removes the block: ``y = x`` for residual and plain joins
-      alike (the block is skipped). :func:`resnet_tf.analysis.lesioned` builds such a
+    - ``lesioned=True`` removes the branch: the join returns ``y = x`` for residual and
+      plain joins alike (a layer after the join, such as a Post-LN transformer block's
+      normalisation, still applies). :func:`resnet_tf.analysis.lesioned` builds such a
       copy of a model with :func:`resnet_tf.blocks.map_joins`.
     - ``gradient`` routes the backward pass without changing the forward value:
       ``"both"`` (default), ``"branch"`` (no gradient into the shortcut, :math:`x`

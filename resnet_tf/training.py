@@ -112,6 +112,12 @@ def learning_rate_schedule(
     if kind == "step":
         if boundaries is None:
             boundaries = [math.ceil(f * total_steps) for f in paper.BOUNDARY_FRACTIONS]
+        if any(float(b) != int(b) or b < 0 for b in boundaries):
+            raise ValueError(
+                f"boundaries are steps (non-negative integers); got {tuple(boundaries)}. "
+                f"For fractions of training, pass e.g. "
+                f"[math.ceil(f * total_steps) for f in {paper.BOUNDARY_FRACTIONS}]"
+            )
         cuts = [int(b) for b in boundaries]
     else:
         cuts = []
@@ -329,8 +335,9 @@ def reinitialize(model: keras.Model, source: keras.Model) -> keras.Model:
     r"""Restart the compiled ``model`` from ``source``'s weights: train from a new
     initialisation without tracing the train step again.
 
-    Every weight :math:`w_i` of ``model`` (batch-norm moving statistics included) is
-    set to the matching weight of ``source``, a freshly built twin (same architecture),
+    Every variable of ``model`` (weights, batch-norm moving statistics and the state of
+    its random-number generators, e.g. for stochastic depth or dropout) is set to the
+    matching one of ``source``, a freshly built twin (same architecture),
     and the optimizer returns to the state :func:`compile_model` left it in: step
     counter 0 (so the schedule restarts), zero momenta, initial loss scale. A following
     ``fit(model, ..., compile=False)`` then trains exactly as compiling and fitting
@@ -342,12 +349,15 @@ def reinitialize(model: keras.Model, source: keras.Model) -> keras.Model:
     ``ValueError`` when the two models' weights differ in number or shape, or when
     ``model`` was not compiled by :func:`compile_model` after it was built.
     """
-    ours, theirs = model.weights, source.weights
-    shapes = [tuple(w.shape) for w in ours], [tuple(w.shape) for w in theirs]
+    # `variables` are the weights plus the state of every random-number generator
+    # (stochastic depth, dropout), so the restarted model also draws its random numbers
+    # as the fresh one would.
+    ours, theirs = model.variables, source.variables
+    shapes = [tuple(v.shape) for v in ours], [tuple(v.shape) for v in theirs]
     if shapes[0] != shapes[1]:
         raise ValueError(
-            f"{source.name} is not a twin of {model.name}: their weights differ "
-            f"({len(ours)} against {len(theirs)} weights, or in shape); build both "
+            f"{source.name} is not a twin of {model.name}: their variables differ "
+            f"({len(ours)} against {len(theirs)}, or in shape); build both "
             "with the same builder and arguments"
         )
     optimizer = getattr(model, "optimizer", None)
@@ -356,7 +366,8 @@ def reinitialize(model: keras.Model, source: keras.Model) -> keras.Model:
             f"{model.name} has no optimizer state to restart: compile it with "
             "resnet_tf.training.compile_model (after the model is built) first"
         )
-    model.set_weights(source.get_weights())
+    for variable, value in zip(ours, theirs, strict=True):
+        variable.assign(value)
     for variable, value in zip(optimizer.variables, _INITIAL_OPTIMIZER_STATE[optimizer],
                                strict=True):
         variable.assign(value)
@@ -457,7 +468,9 @@ def fit(
             seeds nothing else and leaves the process's random state and op
             determinism alone: to seed the model's initial weights and every other
             draw, call :func:`resnet_tf.runtime.seed_everything` before building
-            the model (and before ``fit`` for a run that must repeat exactly).
+            the model (and before ``fit`` for a run that must repeat exactly:
+            ``tf.data`` combines this op seed with TensorFlow's global seed, so the
+            batch order depends on both).
         steps_per_epoch: cap on the steps of an epoch (defaults to one pass).
         compile: ``False`` keeps the model's existing compilation.
         optimizer: a Keras optimizer instead of the paper's (:class:`CoupledSGD` with

@@ -36,30 +36,31 @@ def test_lesionable_blocks_exclude_shape_changing_ones():
             assert lesionable_blocks(model) == names
         assert names == ["stage1_block1", "stage1_block2", "stage2_block2", "stage3_block2"]
         with pytest.raises(ValueError, match="input and output shapes match"):
-            with lesion(model, ["stage1_block1", "stage2_block1"]):
-                pass
+            lesioned(model, ["stage1_block1", "stage2_block1"])
         assert not any(la.lesioned for la in model.layers if isinstance(la, Residual))
     with pytest.raises(ValueError, match="no block"):
-        with lesion(model, "stage9_block1"):
-            pass
+        lesioned(model, "stage9_block1")
 
 
-def test_lesion_equals_zeroing_the_branch_and_restores():
+def test_lesion_equals_zeroing_the_branch_and_leaves_the_model_intact():
     model = mlp(3, width=4, input_dim=3, branch_layers=2)
     x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
     intact = model(x).numpy()
-    with lesion(model, "block2") as m:
-        removed = m(x, training=False).numpy()
-        assert m.get_layer("block2_add").lesioned
-    assert not model.get_layer("block2_add").lesioned
+    m = lesioned(model, "block2")
+    removed = m(x, training=False).numpy()
+    assert m.get_layer("block2_add").lesioned and not model.get_layer("block2_add").lesioned
+    assert not np.allclose(removed, intact)
     np.testing.assert_array_equal(model(x).numpy(), intact)
     last = model.get_layer("block2_2_dense")
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])
     np.testing.assert_allclose(model(x).numpy(), removed, rtol=1e-6, atol=1e-6)
-    with pytest.raises(RuntimeError):
-        with lesion(model, ["block1", "block3"]):
-            raise RuntimeError("boom")
-    assert not model.get_layer("block1_add").lesioned
+
+
+def test_the_lesion_context_manager_warns_and_gives_the_copy():
+    model = mlp(3, width=4, input_dim=3, branch_layers=2)
+    with pytest.warns(DeprecationWarning, match="analysis.lesioned"):
+        with lesion(model, "block2") as m:
+            assert m is lesioned(model, "block2") and m is not model
 
 
 def test_lesioned_copy_shares_weights_and_equals_the_shortcut_path():
@@ -115,7 +116,7 @@ def test_lesion_accuracy_tables():
     assert rand["accuracy"][0] == 1.0
     assert all(len(set(b)) == k for b, k in zip(rand["blocks"], rand["k"], strict=True))
     every = rand[rand["k"] == 4]["accuracy"].iloc[0]
-    with lesion(model, ["block1", "block2", "block3", "block4"]) as m:
-        assert evaluate(m, x, labels, batch_size=16) == every
+    m = lesioned(model, ["block1", "block2", "block3", "block4"])
+    assert evaluate(m, x, labels, batch_size=16) == every
     with pytest.raises(ValueError, match="cannot remove 5"):
         random_lesion_accuracy(model, x, labels, ks=(5,))

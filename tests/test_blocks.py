@@ -207,3 +207,35 @@ def test_one_initializer_instance_gives_every_layer_its_own_kernel():
     assert tied_kernels(mlp(3, width=8, kernel_initializer=generated)) == []
     unseeded = initializer_for(keras.initializers.GlorotUniform(), "x")
     assert isinstance(unseeded, keras.initializers.GlorotUniform)
+
+
+def test_rejoin_rewrites_residual_joins_only_and_names_unknown_options():
+    from resnet_tf.layers import HighwayGate
+
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(4, name="blk_1_dense")(inputs)
+    gated = keras.Model(inputs, HighwayGate(block="blk", name="blk_add")([inputs, h]))
+    with pytest.raises(ValueError, match="only Residual joins"):
+        with_joins(gated, {"blk": {"lesioned": True}})
+    model = mlp(2, width=4, input_dim=4, branch_layers=2)
+    with pytest.raises(ValueError, match=r"unknown join option\(s\) \['lesion'\]"):
+        rejoin(model.get_layer("block1_add"), lesion=True)
+
+
+def test_with_joins_makes_a_new_copy_when_a_join_changed():
+    model = mlp(2, width=4, input_dim=4, branch_layers=2)
+    first = with_joins(model, {"block1": {"alpha": 0.5}})
+    assert with_joins(model, {"block1": {"alpha": 0.5}}) is first
+    model.get_layer("block1_add").beta = 0.25  # the source join changed after the copy
+    second = with_joins(model, {"block1": {"alpha": 0.5}})
+    assert second is not first and second.get_layer("block1_add").beta == 0.25
+
+
+def test_joins_built_by_the_applications_draw_distinct_streams():
+    from resnet_tf.applications import transformer_stack
+    from resnet_tf.layers import join_seed
+
+    model = transformer_stack(2, seq_len=4, d_model=8, heads=2)
+    seeds = [b.join.seed for b in blocks_of(model)]
+    assert len(seeds) == 4 and len(set(seeds)) == 4
+    assert seeds[0] == join_seed(blocks_of(model)[0].name)

@@ -176,3 +176,11 @@ def test_fit_takes_an_optimizer_and_a_loss():
     training.fit(default, (x, y), epochs=1, batch_size=32, verbose=0)
     assert isinstance(default.optimizer, training.CoupledSGD)
     assert isinstance(default.loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_schedule_boundaries_are_steps_not_fractions():
+    with pytest.raises(ValueError, match="boundaries are steps"):
+        training.learning_rate_schedule(0.1, 100, "step", boundaries=(0.5, 0.75))
+    schedule = training.learning_rate_schedule(0.1, 100, "step", boundaries=(50, 75))
+    rates = [float(schedule(t)) for t in (49, 50, 74, 75)]
+    np.testing.assert_allclose(rates, [0.1, 0.01, 0.01, 0.001], rtol=1e-6)

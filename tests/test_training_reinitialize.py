@@ -53,6 +53,8 @@ def test_reinitialize_copies_moving_statistics_and_restores_the_loss_scale():
         before = [np.array(v) for v in optimizer.variables]
         for v in optimizer.variables:
             v.assign(np.full(v.shape, 3, dtype=v.dtype))
+        for w in model.weights:  # moving statistics included: none may keep these values
+            w.assign(np.full(w.shape, 7, dtype=w.dtype))
         source = _fresh(5)
         training.reinitialize(model, source)
     finally:
@@ -109,3 +111,17 @@ def test_fit_seeds_equals_one_fit_per_seed_and_calls_back_per_seed(digits):
     assert seen == [3, 4] and len(models) == 1
     for ours, theirs in zip(model.weights, last_weights, strict=True):
         np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-5, atol=1e-6)
+
+
+
+def test_fit_seeds_restarts_the_random_streams_of_stochastic_depth(digits):
+    def build():
+        return cifar_resnet(8, width=4, input_shape=(8, 8, 1), survival_probability=0.5)
+
+    recipe = dict(epochs=2, batch_size=64, lr=0.05, verbose=0)
+    seed_everything(4)
+    expected = training.fit(build(), digits, seed=4, **recipe).history["loss"]
+    runs = {seed: history.history["loss"]
+            for seed, _, history in training.fit_seeds(build, digits, (3, 4), **recipe)}
+    np.testing.assert_allclose(runs[4], expected, rtol=1e-6)
+    assert runs[3] != runs[4]

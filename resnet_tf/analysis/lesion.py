@@ -39,7 +39,9 @@ def lesionable_blocks(model: keras.Model) -> list[str]:
 
 
 def lesioned(model: keras.Model, blocks: str | Sequence[str]) -> keras.Model:
-    r"""A copy of ``model`` in which the named blocks compute :math:`x_{l+1} = x_l`.
+    r"""A copy of ``model`` in which the named blocks compute :math:`x_{l+1} = x_l`
+    (their join returns its shortcut; in a Post-LN transformer block the normalisation
+    after the join stays, so that block computes :math:`\mathrm{LN}(x_l)`).
 
     The copy shares every weight with ``model`` (training it trains ``model``); its
     chosen joins are :class:`~resnet_tf.layers.Residual` with ``lesioned=True``. Only
@@ -65,10 +67,16 @@ def lesioned(model: keras.Model, blocks: str | Sequence[str]) -> keras.Model:
 
 @contextlib.contextmanager
 def lesion(model: keras.Model, blocks: str | Sequence[str]) -> Iterator[keras.Model]:
-    r"""``with lesion(model, blocks) as m:`` ``m`` is :func:`lesioned` ``(model, blocks)``.
+    r"""Deprecated: ``with lesion(model, blocks) as m:`` gives ``m = lesioned(model, blocks)``.
 
-    ``model`` itself is not changed: use the model the ``with`` statement gives.
+    Until 0.2.0 the context manager switched ``model``'s own joins off inside the
+    ``with`` body; now ``model`` is never changed, so code that measured ``model``
+    inside the body would silently measure the intact network. It warns on every use;
+    call :func:`lesioned` and measure the copy it returns.
     """
+    _deprecation.warn("analysis.lesion(model, blocks) (model itself is no longer changed; "
+                      "the with statement gives a lesioned copy)",
+                      "analysis.lesioned(model, blocks), and measure the copy", stacklevel=4)
     yield lesioned(model, blocks)
 
 

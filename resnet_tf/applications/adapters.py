@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 
 from .. import _deprecation
-from ..layers import Residual
+from ..layers import Residual, join_seed
 
 _PACKAGE = "resnet_tf"
 
@@ -107,5 +107,5 @@ def residual_adapter(
         raise ValueError(f"bottleneck must be a positive integer; got {bottleneck!r}")
     h = keras.layers.Dense(bottleneck, activation=activation, name=f"{name}_1_dense")(x)
     h = keras.layers.Dense(x.shape[-1], kernel_initializer="zeros", name=f"{name}_2_dense")(h)
-    # A fixed seed: the join draws nothing, and so leaves the global random stream alone.
-    return Residual(alpha=scale, seed=0, block=name, name=f"{name}_add")([x, h])
+    # A fixed seed from the block's name: the join leaves the global random stream alone.
+    return Residual(alpha=scale, seed=join_seed(name), block=name, name=f"{name}_add")([x, h])

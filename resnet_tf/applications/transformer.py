@@ -23,7 +23,7 @@ from keras import layers
 
 from .. import _deprecation
 from ..blocks import select_blocks
-from ..layers import Residual
+from ..layers import Residual, join_seed
 
 _PACKAGE = "resnet_tf"
 NORMS = ("pre", "post")
@@ -158,15 +158,15 @@ def transformer_block(
         h = layers.Dense(d_model, name=f"{blocks[1]}_2_dense")(h)
         return _dropped(h, dropout, f"{blocks[1]}_drop")
 
-    # The joins draw no random numbers (no stochastic depth); a fixed seed keeps them from
-    # taking one from the global stream, so a seeded stack starts from the same weights
-    # as the former TransformerBlock layers did.
+    # A fixed seed per join, from its name: the joins take nothing from the global random
+    # stream (a seeded stack starts from the same weights as the former TransformerBlock
+    # layers did), and stochastic depth added later draws a different mask in each block.
     for block, branch in zip(blocks, (attention, mlp), strict=True):
         if norm == "pre":
             h = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_norm")(x)
-            x = Residual(seed=0, block=block, name=f"{block}_out")([x, branch(h)])
+            x = Residual(seed=join_seed(block), block=block, name=f"{block}_out")([x, branch(h)])
         else:
-            x = Residual(seed=0, block=block, name=f"{block}_add")([x, branch(x)])
+            x = Residual(seed=join_seed(block), block=block, name=f"{block}_add")([x, branch(x)])
             x = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_out")(x)
     return x
 

@@ -192,8 +192,14 @@ class ReproSchedule(keras.optimizers.schedules.LearningRateSchedule):
     @classmethod
     def from_plan(cls, p: Plan) -> ReproSchedule:
         """The schedule of ``p``."""
-        return cls(p.peak_lr, p.total_steps, p.schedule, p.boundaries, p.ramp_steps,
-                   p.ramp_start_lr, p.constant_steps, p.constant_lr)
+        import warnings
+
+        _deprecation.warn("resnet_tf.reproduce.recipe.ReproSchedule.from_plan",
+                          "resnet_tf.reproduce.recipe.schedule_for")
+        with warnings.catch_warnings():  # the constructor's own warning would name this line
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return cls(p.peak_lr, p.total_steps, p.schedule, p.boundaries, p.ramp_steps,
+                       p.ramp_start_lr, p.constant_steps, p.constant_lr)
 
     def __call__(self, step):
         from keras import ops

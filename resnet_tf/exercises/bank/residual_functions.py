@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _deprecation
 from ...maths import (
     cosine_similarity,
     n_paths,
@@ -31,6 +32,10 @@ from ..core import Part, Problem, register
 from ._cases import integer, joint, params, rounded, uniform
 
 ASSIGNMENT = "residual_functions"
+
+__getattr__ = _deprecation.removed_names(__name__, {
+    "cosine_rows": (cosine_similarity, "resnet_tf.maths.cosine_similarity"),
+})
 
 
 # 3169972 ------------------------------------------------------------------------------
