@@ -112,10 +112,14 @@ def _adapter_block():
     return model, x, y
 
 
+def _tokens(seed: int):
+    """Eight sequences of 5 tokens of width 8, and 3-class labels."""
+    rng = _rng(seed)
+    return rng.normal(size=(8, 5, 8)).astype("float32"), rng.integers(0, 3, 8)
+
+
 def _transformer_blocks():
-    rng = _rng(3)
-    x = rng.normal(size=(8, 5, 8)).astype("float32")
-    y = rng.integers(0, 3, 8)
+    x, y = _tokens(3)
     inputs = keras.Input(x.shape[1:])
     h = transformer_block(inputs, heads=2, norm="pre", name="block1")
     h = transformer_block(h, heads=2, norm="post", name="block2")
@@ -125,9 +129,7 @@ def _transformer_blocks():
 
 
 def _transformer():
-    rng = _rng(2)
-    x = rng.normal(size=(8, 5, 8)).astype("float32")
-    y = rng.integers(0, 3, 8)
+    x, y = _tokens(2)
     inputs = keras.Input(x.shape[1:])
     h = TransformerBlock(heads=2, norm="pre")(inputs)
     h = TransformerBlock(heads=2, norm="post")(h)
