@@ -452,8 +452,7 @@ def with_joins(
     """
     if not changes:
         return model
-    select_blocks(model, list(changes))
-    joins = {b.name: b.join for b in blocks_of(model)}
+    joins = {b.name: b.join for b in select_blocks(model, list(changes))}
     # The key holds the current configuration of every join rewritten, so a join whose
     # options changed since a copy was made gets a new copy.
     key = frozenset(

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _deprecation, paper
 from .data import make_dataset
-from .runtime import performance
+from .runtime import performance, seed_everything
 
 SCHEDULES = ("step", "cosine", "constant")
 """The schedules of :func:`fit` and the ``train`` command (:func:`learning_rate_schedule`
@@ -346,7 +346,7 @@ def reinitialize(model: keras.Model, source: keras.Model) -> keras.Model:
     Training several seeds of one architecture: build ``source`` under
     :func:`~resnet_tf.runtime.seed_everything` for each seed, reinitialize, fit.
 
-    ``ValueError`` when the two models' weights differ in number or shape, or when
+    ``ValueError`` when the two models' variables differ in number or shape, or when
     ``model`` was not compiled by :func:`compile_model` after it was built.
     """
     # `variables` are the weights plus the state of every random-number generator
@@ -540,11 +540,9 @@ def fit_seeds(
     what you need before advancing (order ``seeds`` so the one you keep comes last).
     ``callbacks`` is a list for every seed or a function ``seed -> list``.
     """
-    from .runtime import seed_everything as seed_process
-
     model = None
     for seed in seeds:
-        seed_process(seed)
+        seed_everything(seed)
         fresh = build()
         if model is None:
             model = fresh
